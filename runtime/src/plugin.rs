@@ -1,0 +1,518 @@
+//! A loaded plugin: compiled once, pre-instantiated once, then run in a
+//! fresh store and instance for every call.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use wasmtime::Store;
+use wasmtime::component::InstancePre;
+
+use crate::config::{Manifest, Permissions};
+use crate::discovery::Source;
+use crate::engine::{Runtime, RuntimeInner};
+use crate::error::{Failure, LoadError};
+use crate::grant::{Grant, mask};
+use crate::host::{HostState, LogLine, checking, completion, plugin_exports};
+use crate::http::HttpClient;
+use crate::units::{ByteSize, Timeout};
+
+/// A result: a MIME type and its data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Output {
+    pub mime: String,
+    pub data: String,
+}
+
+/// What a run is given.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Cell {
+    /// The cell's body.
+    pub body: String,
+    /// The header's options, databook's own removed.
+    pub options: Vec<(String, String)>,
+    /// The latest full output of the `input=` cell.
+    pub input: Option<Output>,
+}
+
+/// What a run produced, with its log and how long it took.
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    pub result: Result<Output, Failure>,
+    pub logs: Vec<LogLine>,
+    pub elapsed: Duration,
+}
+
+/// What a plugin says about itself, from its `describe` export.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Description {
+    /// The language of a cell's body, for highlighting.
+    pub language: Option<String>,
+    /// The options the plugin accepts, with their documentation.
+    pub options: Vec<OptionDoc>,
+}
+
+/// One option a plugin accepts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OptionDoc {
+    pub name: String,
+    pub documentation: String,
+}
+
+/// What sort of thing a completion item is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ItemKind {
+    Keyword,
+    Function,
+    Variable,
+    Field,
+    Value,
+    Text,
+}
+
+/// A suggestion from a plugin's `complete`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompletionItem {
+    pub label: String,
+    pub insert: Option<String>,
+    pub detail: Option<String>,
+    pub documentation: Option<String>,
+    pub kind: ItemKind,
+}
+
+/// How serious a problem is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    Error,
+    Warning,
+    Info,
+}
+
+/// A problem a plugin's `check` found in a body, at byte offsets into it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub start: usize,
+    pub end: usize,
+    pub severity: Severity,
+    pub message: String,
+}
+
+/// A plugin, ready to run. Cheap to clone.
+#[derive(Clone)]
+pub struct Plugin {
+    inner: Arc<PluginInner>,
+}
+
+struct PluginInner {
+    name: Arc<str>,
+    manifest: Manifest,
+    source: Source,
+    /// The permissions in force: the manifest's, as the workspace changed them.
+    permissions: Permissions,
+    grant: Arc<Grant>,
+    description: Description,
+    http: HttpClient,
+    runtime: Arc<RuntimeInner>,
+    pre: InstancePre<HostState>,
+    exports: plugin_exports::GuestIndices,
+    completion: Option<completion::GuestIndices>,
+    checking: Option<checking::GuestIndices>,
+}
+
+/// One call into a fresh instance.
+enum Call {
+    Run(plugin_exports::Cell),
+    Describe,
+    Complete(String, u32, Vec<(String, String)>),
+    Check(String, Vec<(String, String)>),
+}
+
+enum Reply {
+    Run(Result<plugin_exports::Output, plugin_exports::RunError>),
+    Describe(plugin_exports::Description),
+    Complete(Vec<completion::Item>),
+    Check(Vec<checking::Problem>),
+}
+
+/// A call's reply, with the run's log and the secrets it read.
+struct Called {
+    reply: Result<Reply, Failure>,
+    logs: Vec<LogLine>,
+    secrets_read: Vec<String>,
+}
+
+impl Plugin {
+    /// Loads the plugin found at `source`: reads and checks its config,
+    /// compiles (or loads from the cache) its component, links it, resolves
+    /// its grant with `permissions` (the workspace's version of the
+    /// manifest's) and `lookup` (variables), and asks it to describe itself.
+    pub(crate) async fn load(
+        runtime: &Runtime,
+        name: &str,
+        source: &Source,
+        permissions: impl FnOnce(&Manifest) -> Permissions,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Plugin, LoadError> {
+        let config_path = source.config_path();
+        let wasm_path = source.wasm_path();
+        let io_error = |path: &std::path::Path, e: std::io::Error| LoadError::Io {
+            path: path.to_path_buf(),
+            message: if e.kind() == std::io::ErrorKind::NotFound {
+                "not found".to_string()
+            } else {
+                e.to_string()
+            },
+        };
+        let manifest = match source {
+            Source::Dir(_) => {
+                let text = std::fs::read_to_string(&config_path)
+                    .map_err(|e| io_error(&config_path, e))?;
+                Manifest::parse(&text, &config_path, name)?
+            }
+            Source::Builtin(builtin) => Manifest::parse(builtin.config, &config_path, name)?,
+        };
+        let component = match source {
+            Source::Dir(_) => {
+                let wasm = std::fs::read(&wasm_path).map_err(|e| io_error(&wasm_path, e))?;
+                runtime.compile(&wasm, &wasm_path)?
+            }
+            Source::Builtin(builtin) => runtime.compile(builtin.wasm, &wasm_path)?,
+        };
+        let incompatible = |message: String| LoadError::Incompatible {
+            path: wasm_path.clone(),
+            message,
+        };
+        let pre = runtime.inner.linker.instantiate_pre(&component).map_err(|e| {
+            incompatible(format!(
+                "it needs something databook does not provide: {e:#} (only wit/runtime.wit and an empty WASI are offered)"
+            ))
+        })?;
+        let exports = plugin_exports::GuestIndices::new(&pre).map_err(|e| {
+            incompatible(format!(
+                "it does not export databook:plugin/plugin@0.1.0 ({e}); was it built against wit/plugin.wit?"
+            ))
+        })?;
+        let permissions = permissions(&manifest);
+        let grant = Arc::new(Grant::resolve(&permissions, lookup).map_err(|message| {
+            LoadError::Grant {
+                path: config_path.clone(),
+                message,
+            }
+        })?);
+        // A response body larger than the plugin's memory could never be
+        // handed to it anyway.
+        let http = HttpClient::new(grant.clone(), manifest.limits.memory.0).map_err(|message| {
+            LoadError::Grant {
+                path: config_path.clone(),
+                message: format!("cannot set up its HTTP client: {message}"),
+            }
+        })?;
+        let mut plugin = Plugin {
+            inner: Arc::new(PluginInner {
+                name: name.into(),
+                completion: completion::GuestIndices::new(&pre).ok(),
+                checking: checking::GuestIndices::new(&pre).ok(),
+                manifest,
+                source: source.clone(),
+                permissions,
+                grant,
+                description: Description::default(),
+                http,
+                runtime: runtime.inner.clone(),
+                pre,
+                exports,
+            }),
+        };
+        let timeout = plugin.inner.manifest.limits.timeout.0;
+        let description = match plugin.call(Call::Describe, timeout).await.reply {
+            Ok(Reply::Describe(d)) => Description {
+                language: d.language,
+                options: d
+                    .options
+                    .into_iter()
+                    .map(|o| OptionDoc {
+                        name: o.name,
+                        documentation: o.documentation,
+                    })
+                    .collect(),
+            },
+            Ok(_) => unreachable!("describe replies with a description"),
+            Err(failure) => {
+                return Err(LoadError::Describe {
+                    path: wasm_path,
+                    failure,
+                });
+            }
+        };
+        Arc::get_mut(&mut plugin.inner)
+            .expect("not shared before it is returned")
+            .description = description;
+        Ok(plugin)
+    }
+
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    pub fn manifest(&self) -> &Manifest {
+        &self.inner.manifest
+    }
+
+    pub fn source(&self) -> &Source {
+        &self.inner.source
+    }
+
+    /// The permissions in force (the workspace may have changed the
+    /// manifest's).
+    pub fn permissions(&self) -> &Permissions {
+        &self.inner.permissions
+    }
+
+    /// The permissions resolved: variable values and origins.
+    pub fn grant(&self) -> &Grant {
+        &self.inner.grant
+    }
+
+    pub fn description(&self) -> &Description {
+        &self.inner.description
+    }
+
+    /// Whether the plugin exports `complete`.
+    pub fn can_complete(&self) -> bool {
+        self.inner.completion.is_some()
+    }
+
+    /// Whether the plugin exports `check`.
+    pub fn can_check(&self) -> bool {
+        self.inner.checking.is_some()
+    }
+
+    /// The time limit for a run that asks for `requested`: the plugin's own
+    /// limit is the default and the ceiling.
+    pub fn time_limit(&self, requested: Option<Duration>) -> Duration {
+        let ceiling = self.inner.manifest.limits.timeout.0;
+        requested.map_or(ceiling, |t| t.min(ceiling))
+    }
+
+    /// Runs a cell in a fresh instance. Dropping the returned future cancels
+    /// the run at once (the instance is thrown away).
+    pub async fn run(&self, cell: Cell, timeout: Option<Duration>) -> RunReport {
+        let started = Instant::now();
+        let limit = self.inner.manifest.limits.output;
+        let call = Call::Run(plugin_exports::Cell {
+            body: cell.body,
+            options: cell.options,
+            input: cell.input.map(|o| plugin_exports::Output {
+                mime: o.mime,
+                data: o.data,
+            }),
+        });
+        let Called {
+            reply,
+            logs,
+            secrets_read,
+        } = self.call(call, self.time_limit(timeout)).await;
+        let mut result = match reply {
+            Ok(Reply::Run(Ok(output))) if output.data.len() as u64 > limit.0 => {
+                Err(Failure::OutputTooLarge {
+                    size: ByteSize(output.data.len() as u64),
+                    limit,
+                })
+            }
+            Ok(Reply::Run(Ok(output))) => Ok(Output {
+                mime: output.mime,
+                data: output.data,
+            }),
+            Ok(Reply::Run(Err(error))) => Err(Failure::Plugin {
+                message: error.message,
+                hint: error.hint,
+            }),
+            Ok(_) => unreachable!("run replies with a result"),
+            Err(failure) => Err(failure),
+        };
+        mask_result(&mut result, &secrets_read);
+        let elapsed = started.elapsed();
+        if let Err(failure) = &result {
+            tracing::debug!(plugin = %self.inner.name, %failure, ?elapsed, "run failed");
+        }
+        RunReport {
+            result,
+            logs,
+            elapsed,
+        }
+    }
+
+    /// Asks the plugin what may go at byte `offset` of `body`; nothing when
+    /// it does not complete.
+    pub async fn complete(
+        &self,
+        body: &str,
+        offset: usize,
+        options: &[(String, String)],
+    ) -> Result<Vec<CompletionItem>, Failure> {
+        if !self.can_complete() {
+            return Ok(Vec::new());
+        }
+        let offset = u32::try_from(offset).unwrap_or(u32::MAX);
+        let call = Call::Complete(body.to_string(), offset, options.to_vec());
+        match self.call(call, self.time_limit(None)).await.reply? {
+            Reply::Complete(items) => Ok(items
+                .into_iter()
+                .map(|item| CompletionItem {
+                    label: item.label,
+                    insert: item.insert,
+                    detail: item.detail,
+                    documentation: item.documentation,
+                    kind: match item.kind {
+                        completion::ItemKind::Keyword => ItemKind::Keyword,
+                        completion::ItemKind::Function => ItemKind::Function,
+                        completion::ItemKind::Variable => ItemKind::Variable,
+                        completion::ItemKind::Field => ItemKind::Field,
+                        completion::ItemKind::Value => ItemKind::Value,
+                        completion::ItemKind::Text => ItemKind::Text,
+                    },
+                })
+                .collect()),
+            _ => unreachable!("complete replies with items"),
+        }
+    }
+
+    /// Asks the plugin for problems in `body`; none when it does not check.
+    pub async fn check(
+        &self,
+        body: &str,
+        options: &[(String, String)],
+    ) -> Result<Vec<Problem>, Failure> {
+        if !self.can_check() {
+            return Ok(Vec::new());
+        }
+        let call = Call::Check(body.to_string(), options.to_vec());
+        match self.call(call, self.time_limit(None)).await.reply? {
+            Reply::Check(problems) => Ok(problems
+                .into_iter()
+                .map(|p| {
+                    // Clamp to the body so a careless plugin cannot point
+                    // past it.
+                    let end = (p.end as usize).min(body.len());
+                    Problem {
+                        start: (p.start as usize).min(end),
+                        end,
+                        severity: match p.severity {
+                            checking::Severity::Error => Severity::Error,
+                            checking::Severity::Warning => Severity::Warning,
+                            checking::Severity::Info => Severity::Info,
+                        },
+                        message: p.message,
+                    }
+                })
+                .collect()),
+            _ => unreachable!("check replies with problems"),
+        }
+    }
+
+    /// Makes one call in a fresh store and instance, within the plugin's
+    /// limits and the time limit `timeout`.
+    async fn call(&self, call: Call, timeout: Duration) -> Called {
+        let inner = &*self.inner;
+        let limits = inner.manifest.limits;
+        // Closed only when the runtime is dropped, which cannot happen while
+        // this plugin holds it.
+        let _permit = inner.runtime.permits.acquire().await;
+        let state = HostState::new(
+            inner.name.clone(),
+            inner.grant.clone(),
+            inner.http.clone(),
+            limits.memory.0,
+        );
+        let mut store = Store::new(&inner.runtime.engine, state);
+        store.limiter(|state| &mut state.limiter);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_async_yield_and_update(1);
+
+        let work = async {
+            let instance = inner.pre.instantiate_async(&mut store).await?;
+            Ok::<_, wasmtime::Error>(match call {
+                Call::Run(cell) => {
+                    let guest = inner.exports.load(&mut store, &instance)?;
+                    Reply::Run(guest.call_run(&mut store, &cell).await?)
+                }
+                Call::Describe => {
+                    let guest = inner.exports.load(&mut store, &instance)?;
+                    // Check the optional exports' types now, once, so that a
+                    // mismatch is a load error rather than a failure later.
+                    if let Some(completion) = &inner.completion {
+                        completion.load(&mut store, &instance)?;
+                    }
+                    if let Some(checking) = &inner.checking {
+                        checking.load(&mut store, &instance)?;
+                    }
+                    Reply::Describe(guest.call_describe(&mut store).await?)
+                }
+                Call::Complete(body, offset, options) => {
+                    let guest = inner.completion.as_ref().expect("checked by the caller");
+                    let guest = guest.load(&mut store, &instance)?;
+                    Reply::Complete(guest.call_complete(&mut store, &body, offset, &options).await?)
+                }
+                Call::Check(body, options) => {
+                    let guest = inner.checking.as_ref().expect("checked by the caller");
+                    let guest = guest.load(&mut store, &instance)?;
+                    Reply::Check(guest.call_check(&mut store, &body, &options).await?)
+                }
+            })
+        };
+        let outcome = tokio::time::timeout(timeout, work).await;
+        let state = store.data_mut();
+        let reply = match outcome {
+            Err(_elapsed) => Err(Failure::Timeout(Timeout(timeout))),
+            Ok(Ok(reply)) => Ok(reply),
+            Ok(Err(error)) => Err(classify(error, state, limits.memory)),
+        };
+        Called {
+            reply,
+            logs: state.take_logs(),
+            secrets_read: std::mem::take(&mut state.secrets_read),
+        }
+    }
+}
+
+/// Turns a wasmtime error into what the user is told: which limit was hit,
+/// or the trap and what the plugin printed before it (a panic's message).
+fn classify(error: wasmtime::Error, state: &HostState, memory: ByteSize) -> Failure {
+    if state.limiter.exceeded {
+        return Failure::Memory(memory);
+    }
+    let Some(trap) = error.downcast_ref::<wasmtime::Trap>() else {
+        // Not the guest's doing: instantiation or the host failed.
+        return Failure::Host(format!("{error:#}"));
+    };
+    let trap = match trap {
+        wasmtime::Trap::StackOverflow => "stack overflow".to_string(),
+        other => other.to_string(),
+    };
+    let message = match state.stderr_tail() {
+        Some(stderr) => {
+            let lines: Vec<&str> = stderr.lines().collect();
+            let last = lines[lines.len().saturating_sub(5)..].join("\n");
+            format!("{last} ({trap})")
+        }
+        None => trap,
+    };
+    Failure::Trap { message }
+}
+
+/// Masks every secret the run read in what it returned.
+fn mask_result(result: &mut Result<Output, Failure>, secrets: &[String]) {
+    if secrets.is_empty() {
+        return;
+    }
+    match result {
+        Ok(output) => mask(&mut output.data, secrets),
+        Err(Failure::Plugin { message, hint }) => {
+            mask(message, secrets);
+            if let Some(hint) = hint {
+                mask(hint, secrets);
+            }
+        }
+        Err(Failure::Trap { message }) => mask(message, secrets),
+        Err(_) => {}
+    }
+}
