@@ -400,7 +400,11 @@ memory = "32MiB"
         let http: Vec<String> = m.permissions.http.iter().map(|g| g.to_string()).collect();
         assert_eq!(
             http,
-            ["$DEMO_URL", "http://127.0.0.1:9090", "https://*.example.com"]
+            [
+                "$DEMO_URL",
+                "http://127.0.0.1:9090",
+                "https://*.example.com"
+            ]
         );
         assert_eq!(m.limits.timeout.to_string(), "2s");
         assert_eq!(m.limits.memory.to_string(), "32 MiB");
@@ -411,7 +415,10 @@ memory = "32MiB"
     fn unknown_key_names_file_line_and_key() {
         let text = GOOD.replace("memory = \"32MiB\"", "memory = \"32MiB\"\nfuel = 3");
         let error = manifest(&text).unwrap_err();
-        assert!(error.starts_with("p/demo/config.toml:15: limits"), "{error}");
+        assert!(
+            error.starts_with("p/demo/config.toml:15: limits"),
+            "{error}"
+        );
         assert!(error.contains("unknown field `fuel`"), "{error}");
     }
 
@@ -465,13 +472,19 @@ memory = "32MiB"
     #[test]
     fn variable_origin_needs_a_readable_variable() {
         let error = manifest(&GOOD.replace("\"$DEMO_URL\"", "\"$ELSEWHERE\"")).unwrap_err();
-        assert!(error.contains("ELSEWHERE is not in permissions.env"), "{error}");
+        assert!(
+            error.contains("ELSEWHERE is not in permissions.env"),
+            "{error}"
+        );
     }
 
     #[test]
     fn memory_above_four_gib_is_refused() {
         let error = manifest(&GOOD.replace("\"32MiB\"", "\"8GiB\"")).unwrap_err();
-        assert!(error.contains("limits.memory: 8 GiB is more than"), "{error}");
+        assert!(
+            error.contains("limits.memory: 8 GiB is more than"),
+            "{error}"
+        );
     }
 
     #[test]
@@ -495,10 +508,16 @@ http = ["https://api.example.com"]
 
     #[test]
     fn workspace_unknown_key_is_named() {
-        let error = Workspace::parse("[plugin.http.permissions]\nnet = []\n", Path::new("databook.toml"))
-            .unwrap_err()
-            .to_string();
-        assert!(error.starts_with("databook.toml:2: plugin.http.permissions"), "{error}");
+        let error = Workspace::parse(
+            "[plugin.http.permissions]\nnet = []\n",
+            Path::new("databook.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.starts_with("databook.toml:2: plugin.http.permissions"),
+            "{error}"
+        );
         assert!(error.contains("unknown field `net`"), "{error}");
     }
 }

@@ -142,8 +142,16 @@ mod tests {
     }
 
     static BUILTINS: [Builtin; 2] = [
-        Builtin { name: "echo", config: "", wasm: b"" },
-        Builtin { name: "jq", config: "", wasm: b"" },
+        Builtin {
+            name: "echo",
+            config: "",
+            wasm: b"",
+        },
+        Builtin {
+            name: "jq",
+            config: "",
+            wasm: b"",
+        },
     ];
 
     #[test]
@@ -176,11 +184,16 @@ mod tests {
         let expected = [
             ("echo", cli.join("echo").display().to_string()),
             ("other", env_dir.join("other").display().to_string()),
-            ("local", ws_dir.join(".databook/plugins/local").display().to_string()),
+            (
+                "local",
+                ws_dir.join(".databook/plugins/local").display().to_string(),
+            ),
             ("jq", "built in".to_string()),
         ];
-        let expected: Vec<(String, String)> =
-            expected.into_iter().map(|(n, s)| (n.to_string(), s)).collect();
+        let expected: Vec<(String, String)> = expected
+            .into_iter()
+            .map(|(n, s)| (n.to_string(), s))
+            .collect();
         assert_eq!(found, expected);
     }
 

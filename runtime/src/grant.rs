@@ -246,8 +246,17 @@ mod tests {
 
     #[test]
     fn malformed_origins_are_refused() {
-        for text in ["example.com", "ftp://example.com", "http://a/b", "http://", "http://u@h"] {
-            assert!(text.parse::<OriginPattern>().is_err(), "{text} was accepted");
+        for text in [
+            "example.com",
+            "ftp://example.com",
+            "http://a/b",
+            "http://",
+            "http://u@h",
+        ] {
+            assert!(
+                text.parse::<OriginPattern>().is_err(),
+                "{text} was accepted"
+            );
         }
     }
 
@@ -281,7 +290,8 @@ mod tests {
 
     #[test]
     fn only_listed_variables_are_readable() {
-        let grant = Grant::resolve(&permissions(&[]), |name| Some(format!("{name}-value"))).unwrap();
+        let grant =
+            Grant::resolve(&permissions(&[]), |name| Some(format!("{name}-value"))).unwrap();
         assert_eq!(grant.env("URL"), Some("URL-value"));
         assert_eq!(grant.env("TOKEN"), Some("TOKEN-value"));
         assert_eq!(grant.env("HOME"), None);

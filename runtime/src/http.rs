@@ -76,8 +76,9 @@ impl HttpClient {
         if !self.grant.allows(&url) {
             return Err(HttpError::Denied(origin_text(&url)));
         }
-        let method = reqwest::Method::from_bytes(request.method.as_bytes())
-            .map_err(|_| HttpError::Invalid(format!("{:?} is not an HTTP method", request.method)))?;
+        let method = reqwest::Method::from_bytes(request.method.as_bytes()).map_err(|_| {
+            HttpError::Invalid(format!("{:?} is not an HTTP method", request.method))
+        })?;
         let mut builder = self.client.request(method, url);
         for (name, value) in &request.headers {
             builder = builder.header(name, value);
@@ -96,7 +97,11 @@ impl HttpClient {
             })
             .collect();
         let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| self.transport_error(e))? {
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| self.transport_error(e))?
+        {
             if (body.len() + chunk.len()) as u64 > self.max_body {
                 return Err(HttpError::TooLarge(self.max_body));
             }

@@ -164,8 +164,8 @@ impl Plugin {
         };
         let manifest = match source {
             Source::Dir(_) => {
-                let text = std::fs::read_to_string(&config_path)
-                    .map_err(|e| io_error(&config_path, e))?;
+                let text =
+                    std::fs::read_to_string(&config_path).map_err(|e| io_error(&config_path, e))?;
                 Manifest::parse(&text, &config_path, name)?
             }
             Source::Builtin(builtin) => Manifest::parse(builtin.config, &config_path, name)?,
@@ -192,12 +192,13 @@ impl Plugin {
             ))
         })?;
         let permissions = permissions(&manifest);
-        let grant = Arc::new(Grant::resolve(&permissions, lookup).map_err(|message| {
-            LoadError::Grant {
-                path: config_path.clone(),
-                message,
-            }
-        })?);
+        let grant =
+            Arc::new(
+                Grant::resolve(&permissions, lookup).map_err(|message| LoadError::Grant {
+                    path: config_path.clone(),
+                    message,
+                })?,
+            );
         // A response body larger than the plugin's memory could never be
         // handed to it anyway.
         let http = HttpClient::new(grant.clone(), manifest.limits.memory.0).map_err(|message| {
@@ -450,7 +451,11 @@ impl Plugin {
                 Call::Complete(body, offset, options) => {
                     let guest = inner.completion.as_ref().expect("checked by the caller");
                     let guest = guest.load(&mut store, &instance)?;
-                    Reply::Complete(guest.call_complete(&mut store, &body, offset, &options).await?)
+                    Reply::Complete(
+                        guest
+                            .call_complete(&mut store, &body, offset, &options)
+                            .await?,
+                    )
                 }
                 Call::Check(body, options) => {
                     let guest = inner.checking.as_ref().expect("checked by the caller");

@@ -56,16 +56,11 @@ impl Registry {
         workspace: &Workspace,
         process_env: impl Fn(&str) -> Option<String>,
     ) -> Registry {
-        let lookup = |name: &str| process_env(name).or_else(|| workspace.env.get(name).cloned());
         let mut entries = Vec::new();
         for (name, source) in search.discover() {
-            let permissions =
-                |manifest: &crate::config::Manifest| {
-                    manifest.permissions.overridden(workspace.overrides.get(&name))
-                };
-            let plugin = Plugin::load(runtime, &name, &source, permissions, lookup).await;
+            let plugin = load_found(runtime, workspace, &process_env, &name, &source).await;
             if let Err(error) = &plugin {
-                tracing::warn!(plugin = %name, %error, "plugin failed to load");
+                tracing::debug!(plugin = %name, %error, "plugin failed to load");
             }
             entries.push(Entry {
                 name,
@@ -74,6 +69,30 @@ impl Registry {
             });
         }
         Registry { entries }
+    }
+
+    /// Finds and loads only the plugin called `name` (a command that runs
+    /// one plugin need not compile the others).
+    pub async fn load_one(
+        runtime: &Runtime,
+        search: &SearchPath,
+        workspace: &Workspace,
+        process_env: impl Fn(&str) -> Option<String>,
+        name: &str,
+    ) -> Result<Plugin, LookupError> {
+        let found = search.discover();
+        let Some((_, source)) = found.iter().find(|(n, _)| n == name) else {
+            return Err(LookupError::Unknown {
+                name: name.to_string(),
+                suggestions: closest(name, found.iter().map(|(n, _)| n.as_str())),
+            });
+        };
+        load_found(runtime, workspace, &process_env, name, source)
+            .await
+            .map_err(|error| LookupError::Failed {
+                name: name.to_string(),
+                error,
+            })
     }
 
     /// Every plugin found, loaded or not, in search order.
@@ -101,6 +120,23 @@ impl Registry {
     }
 }
 
+/// Loads one plugin found on the search path, in `workspace`.
+async fn load_found(
+    runtime: &Runtime,
+    workspace: &Workspace,
+    process_env: &impl Fn(&str) -> Option<String>,
+    name: &str,
+    source: &Source,
+) -> Result<Plugin, LoadError> {
+    let lookup = |var: &str| process_env(var).or_else(|| workspace.env.get(var).cloned());
+    let permissions = |manifest: &crate::config::Manifest| {
+        manifest
+            .permissions
+            .overridden(workspace.overrides.get(name))
+    };
+    Plugin::load(runtime, name, source, permissions, lookup).await
+}
+
 /// The known names within a small edit distance of `name`, closest first.
 pub fn closest<'a>(name: &str, known: impl Iterator<Item = &'a str>) -> Vec<String> {
     let budget = (name.chars().count() / 3).max(1);
@@ -109,7 +145,11 @@ pub fn closest<'a>(name: &str, known: impl Iterator<Item = &'a str>) -> Vec<Stri
         .filter(|&(d, _)| d <= budget)
         .collect();
     scored.sort();
-    scored.into_iter().take(3).map(|(_, k)| k.to_string()).collect()
+    scored
+        .into_iter()
+        .take(3)
+        .map(|(_, k)| k.to_string())
+        .collect()
 }
 
 #[cfg(test)]

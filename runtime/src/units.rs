@@ -25,7 +25,9 @@ impl FromStr for Timeout {
             _ => return Err(bad()),
         };
         if duration.is_zero() {
-            return Err(format!("invalid duration {text:?}: it must be more than zero"));
+            return Err(format!(
+                "invalid duration {text:?}: it must be more than zero"
+            ));
         }
         Ok(Timeout(duration))
     }

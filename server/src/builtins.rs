@@ -1,0 +1,11 @@
+//! The plugins built into the binary, so that a fresh install works with no
+//! setup. Their `plugin.wasm` files are committed, built by
+//! `plugins/build.sh`.
+
+use databook_runtime::Builtin;
+
+pub static BUILTINS: &[Builtin] = &[Builtin {
+    name: "echo",
+    config: include_str!("../../plugins/echo/config.toml"),
+    wasm: include_bytes!("../../plugins/echo/plugin.wasm"),
+}];

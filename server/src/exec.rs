@@ -1,0 +1,74 @@
+//! `databook exec PLUGIN [INPUT]`: one plugin, one input, the result on
+//! stdout. Exit 0 on a result, 1 on the plugin's error, 2 when it could not
+//! be run at all.
+
+use std::io::{Read, Write};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use databook_runtime::{Cell, Registry};
+
+use crate::cli::{Cli, ExecArgs, process_env};
+
+pub async fn exec(cli: &Cli, args: &ExecArgs) -> anyhow::Result<ExitCode> {
+    let setup = cli.setup()?;
+    let plugin = Registry::load_one(
+        &setup.runtime,
+        &setup.search,
+        &setup.workspace,
+        process_env,
+        &args.plugin,
+    )
+    .await?;
+    let body = match &args.input {
+        Some(input) => input.clone(),
+        None => {
+            let mut body = String::new();
+            std::io::stdin()
+                .read_to_string(&mut body)
+                .context("cannot read the input from stdin")?;
+            body
+        }
+    };
+    let cell = Cell {
+        body,
+        options: args.options.clone(),
+        input: None,
+    };
+    let report = plugin.run(cell, args.timeout).await;
+    for line in &report.logs {
+        eprintln!("{}: {}: {}", plugin.name(), line.level, line.message);
+    }
+    match report.result {
+        Ok(output) => {
+            let mut stdout = std::io::stdout().lock();
+            let text = render(&output.mime, &output.data);
+            stdout.write_all(text.as_bytes())?;
+            if !text.ends_with('\n') {
+                stdout.write_all(b"\n")?;
+            }
+            stdout.flush()?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(failure) => {
+            eprintln!("error: {}: {failure}", plugin.name());
+            if let Some(hint) = failure.hint() {
+                eprintln!("hint: {hint}");
+            }
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+/// The text of a result for a terminal: JSON pretty-printed, the rest as
+/// it is.
+fn render(mime: &str, data: &str) -> String {
+    if mime == "application/json" || mime.ends_with("+json") {
+        if let Ok(value) = serde_json::from_str::<serde_json::Value>(data) {
+            if let Ok(pretty) = serde_json::to_string_pretty(&value) {
+                return pretty;
+            }
+        }
+    }
+    data.to_string()
+}
