@@ -121,7 +121,11 @@ fn parse_toml<T: for<'de> Deserialize<'de>>(text: &str, file: &Path) -> Result<T
     let deserializer = toml::de::Deserializer::parse(text)
         .map_err(|e| ConfigError::at(file, text, e.span(), None, e.message()))?;
     serde_path_to_error::deserialize(deserializer).map_err(|e| {
-        let path = e.path().to_string();
+        // `Spanned` values add a private segment to the path; it is no key.
+        let path = e
+            .path()
+            .to_string()
+            .replace(".$__serde_spanned_private_value", "");
         let key = (path != ".").then_some(path);
         let inner = e.into_inner();
         ConfigError::at(file, text, inner.span(), key, inner.message())
@@ -416,7 +420,7 @@ memory = "32MiB"
         let text = GOOD.replace("memory = \"32MiB\"", "memory = \"32MiB\"\nfuel = 3");
         let error = manifest(&text).unwrap_err();
         assert!(
-            error.starts_with("p/demo/config.toml:15: limits"),
+            error.starts_with("p/demo/config.toml:14: limits.fuel: "),
             "{error}"
         );
         assert!(error.contains("unknown field `fuel`"), "{error}");
@@ -426,7 +430,7 @@ memory = "32MiB"
     fn malformed_duration_names_line_and_key() {
         let error = manifest(&GOOD.replace("\"2s\"", "\"2 seconds\"")).unwrap_err();
         assert!(
-            error.starts_with("p/demo/config.toml:13: limits.timeout: invalid duration"),
+            error.starts_with("p/demo/config.toml:12: limits.timeout: invalid duration"),
             "{error}"
         );
     }
@@ -435,7 +439,7 @@ memory = "32MiB"
     fn malformed_size_names_line_and_key() {
         let error = manifest(&GOOD.replace("\"32MiB\"", "\"lots\"")).unwrap_err();
         assert!(
-            error.starts_with("p/demo/config.toml:14: limits.memory: invalid size"),
+            error.starts_with("p/demo/config.toml:13: limits.memory: invalid size"),
             "{error}"
         );
     }

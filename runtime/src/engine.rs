@@ -129,15 +129,19 @@ impl Runtime {
             .cache_dir
             .as_ref()
             .map(|dir| dir.join(format!("{}.cwasm", cache_key(engine, wasm))));
-        if let Some(file) = cached.as_ref().filter(|f| f.is_file()) {
-            // SAFETY: the file was written by `serialize` below into the
-            // user's own cache folder, under a name that includes the hash
-            // of both the wasm and the engine's settings; wasmtime checks
-            // its header and refuses an artifact from another engine.
-            match unsafe { Component::deserialize_file(engine, file) } {
-                Ok(component) => return Ok(component),
-                Err(error) => {
-                    tracing::warn!(file = %file.display(), %error, "cached plugin unusable; recompiling");
+        if let Some(file) = cached.as_ref() {
+            // Read into memory rather than mapped: a mapped file that someone
+            // truncates later would bring the process down.
+            if let Ok(bytes) = std::fs::read(file) {
+                // SAFETY: the file was written by `write_cache` below into the
+                // user's own cache folder, under a name that includes the hash
+                // of both the wasm and the engine's settings; wasmtime checks
+                // its header and refuses an artifact from another engine.
+                match unsafe { Component::deserialize(engine, &bytes) } {
+                    Ok(component) => return Ok(component),
+                    Err(error) => {
+                        tracing::warn!(file = %file.display(), %error, "cached plugin unusable; recompiling");
+                    }
                 }
             }
         }

@@ -149,7 +149,7 @@ impl HostState {
             (Stream::Stderr, Level::Warn, self.stderr.clone()),
         ] {
             let (text, cut) = pipe.contents();
-            for line in text.lines() {
+            for line in text.lines().filter(|line| !line.trim().is_empty()) {
                 self.push_log(level, stream, line.to_string());
             }
             if cut {

@@ -495,7 +495,19 @@ fn classify(error: wasmtime::Error, state: &HostState, memory: ByteSize) -> Fail
     };
     let message = match state.stderr_tail() {
         Some(stderr) => {
-            let lines: Vec<&str> = stderr.lines().collect();
+            // A Rust panic prints `thread '<unnamed>' (1) panicked at FILE:`,
+            // its message, and advice about RUST_BACKTRACE that a plugin's
+            // user cannot follow; keep what says what happened.
+            let lines: Vec<&str> = stderr
+                .lines()
+                .filter(|line| !line.starts_with("note: run with `RUST_BACKTRACE"))
+                .map(
+                    |line| match (line.starts_with("thread '"), line.find("panicked at")) {
+                        (true, Some(at)) => &line[at..],
+                        _ => line,
+                    },
+                )
+                .collect();
             let last = lines[lines.len().saturating_sub(5)..].join("\n");
             format!("{last} ({trap})")
         }
