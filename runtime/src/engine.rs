@@ -149,10 +149,10 @@ impl Runtime {
             path: path.to_path_buf(),
             message: format!("{e:#}"),
         })?;
-        if let Some(file) = cached {
-            if let Err(error) = write_cache(&component, &file) {
-                tracing::warn!(file = %file.display(), %error, "could not cache the compiled plugin");
-            }
+        if let Some(file) = cached
+            && let Err(error) = write_cache(&component, &file)
+        {
+            tracing::warn!(file = %file.display(), %error, "could not cache the compiled plugin");
         }
         Ok(component)
     }

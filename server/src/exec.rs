@@ -63,12 +63,11 @@ pub async fn exec(cli: &Cli, args: &ExecArgs) -> anyhow::Result<ExitCode> {
 /// The text of a result for a terminal: JSON pretty-printed, the rest as
 /// it is.
 fn render(mime: &str, data: &str) -> String {
-    if mime == "application/json" || mime.ends_with("+json") {
-        if let Ok(value) = serde_json::from_str::<serde_json::Value>(data) {
-            if let Ok(pretty) = serde_json::to_string_pretty(&value) {
-                return pretty;
-            }
-        }
+    if (mime == "application/json" || mime.ends_with("+json"))
+        && let Ok(value) = serde_json::from_str::<serde_json::Value>(data)
+        && let Ok(pretty) = serde_json::to_string_pretty(&value)
+    {
+        return pretty;
     }
     data.to_string()
 }

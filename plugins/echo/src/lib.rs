@@ -8,8 +8,8 @@ wit_bindgen::generate!({
     path: "../../wit",
 });
 
-use exports::databook::plugin::plugin::{Cell, Description, Guest, OptionDoc, RunError};
 use databook::plugin::types::Output;
+use exports::databook::plugin::plugin::{Cell, Description, Guest, OptionDoc, RunError};
 
 struct Echo;
 

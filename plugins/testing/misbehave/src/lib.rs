@@ -63,7 +63,10 @@ impl Guest for Misbehave {
                 for i in (0..block.len()).step_by(4096) {
                     block[i] = 1;
                 }
-                text(format!("allocated {} MiB", std::hint::black_box(block).len() >> 20))
+                text(format!(
+                    "allocated {} MiB",
+                    std::hint::black_box(block).len() >> 20
+                ))
             }
             "panic" => panic!("misbehave was asked to panic"),
             "overflow" => text(recurse(0, &mut [0; 256]).to_string()),

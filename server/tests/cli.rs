@@ -1,0 +1,247 @@
+//! The `databook` binary as a user runs it: `exec` and `plugins`, their
+//! output, their exit codes, and where they find plugins.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// The repository's plugin sources, with the built `misbehave` test plugin.
+fn testing_plugins() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/testing")
+}
+
+/// A `databook` command that sees none of this machine's own plugins,
+/// caches or workspace: its data, cache and working folder are `home`.
+fn databook(home: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_databook"));
+    command
+        .current_dir(home)
+        .env("HOME", home)
+        .env("XDG_DATA_HOME", home.join("data"))
+        .env("XDG_CACHE_HOME", home.join("cache"))
+        .env_remove("DATABOOK_PLUGINS")
+        .env_remove("DATABOOK_LOG");
+    command
+}
+
+fn run(mut command: Command, stdin: &str) -> Output {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("databook starts");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn exec_echo_prints_its_stdin() {
+    let home = tempfile::tempdir().unwrap();
+    let mut command = databook(home.path());
+    command.args(["exec", "echo"]);
+    let output = run(command, "hello\n");
+    assert_eq!(text(&output.stdout), "hello\n");
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+}
+
+#[test]
+fn exec_takes_the_input_as_an_argument() {
+    let home = tempfile::tempdir().unwrap();
+    let mut command = databook(home.path());
+    command.args([
+        "exec",
+        "echo",
+        "{\"a\":[1,2]}",
+        "--opt",
+        "mime=application/json",
+    ]);
+    let output = run(command, "");
+    assert_eq!(
+        text(&output.stdout),
+        "{\n  \"a\": [\n    1,\n    2\n  ]\n}\n"
+    );
+    assert_eq!(output.status.code(), Some(0));
+}
+
+#[test]
+fn exec_passes_options_to_the_plugin() {
+    let home = tempfile::tempdir().unwrap();
+    let mut command = databook(home.path());
+    command.arg("--plugins").arg(testing_plugins());
+    command.args([
+        "exec",
+        "misbehave",
+        "options",
+        "--opt",
+        "range=15m",
+        "--opt",
+        "q=a=b",
+    ]);
+    let output = run(command, "");
+    assert_eq!(
+        text(&output.stdout),
+        "[(\"range\", \"15m\"), (\"q\", \"a=b\")]\n"
+    );
+}
+
+#[test]
+fn unknown_plugin_exits_2_and_names_it() {
+    let home = tempfile::tempdir().unwrap();
+    let mut command = databook(home.path());
+    command.args(["exec", "ecko", "hi"]);
+    let output = run(command, "");
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        text(&output.stderr),
+        "error: unknown plugin \"ecko\" (did you mean \"echo\"?)\n"
+    );
+    assert!(output.stdout.is_empty());
+}
+
+#[test]
+fn plugin_error_exits_1_with_the_message_on_stderr() {
+    let home = tempfile::tempdir().unwrap();
+    let mut command = databook(home.path());
+    command.arg("--plugins").arg(testing_plugins());
+    command.args(["exec", "misbehave", "loop", "--timeout", "200ms"]);
+    let output = run(command, "");
+    assert_eq!(output.status.code(), Some(1));
+    assert!(output.stdout.is_empty());
+    assert_eq!(
+        text(&output.stderr),
+        "error: misbehave: the plugin exceeded its time limit of 200ms\n"
+    );
+}
+
+#[test]
+fn usage_error_exits_2() {
+    let home = tempfile::tempdir().unwrap();
+    let mut command = databook(home.path());
+    command.args(["exec", "echo", "--opt", "novalue"]);
+    let output = run(command, "");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(text(&output.stderr).contains("\"novalue\" is not KEY=VALUE"));
+}
+
+/// Writes a plugin folder `name` into `parent` from the `misbehave` build.
+fn write_plugin(parent: &Path, name: &str, config_extra: &str) {
+    let dir = parent.join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("config.toml"),
+        format!(
+            "name = \"{name}\"\nversion = \"1.2.3\"\ndescription = \"Test {name}\"\napi = \"0.1\"\n{config_extra}\n"
+        ),
+    )
+    .unwrap();
+    std::fs::copy(
+        testing_plugins().join("misbehave/plugin.wasm"),
+        dir.join("plugin.wasm"),
+    )
+    .unwrap();
+}
+
+#[test]
+fn plugins_lists_good_and_broken_plugins_from_the_workspace() {
+    let home = tempfile::tempdir().unwrap();
+    let workspace = home.path().join("project");
+    let tools = workspace.join("tools/plugins");
+    write_plugin(
+        &tools,
+        "metrics",
+        "[permissions]\nenv = [\"METRICS_URL\"]\nsecrets = [\"METRICS_TOKEN\"]\nhttp = [\"$METRICS_URL\", \"http://127.0.0.1:9090\"]\n[limits]\ntimeout = \"2s\"",
+    );
+    write_plugin(&tools, "broken", "[limits]\ntimeout = \"forever\"");
+    std::fs::write(
+        workspace.join("databook.toml"),
+        "plugins = [\"tools/plugins\"]\n[env]\nMETRICS_URL = \"http://127.0.0.1:9191\"\n",
+    )
+    .unwrap();
+    let nested = workspace.join("notes/deep");
+    std::fs::create_dir_all(&nested).unwrap();
+
+    let mut command = databook(home.path());
+    command.current_dir(&nested).arg("plugins");
+    let output = run(command, "");
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let stdout = text(&output.stdout);
+    let tools = tools.display();
+    let expected = format!(
+        "broken  FAILED TO LOAD
+  from:     {tools}/broken
+  error:    {tools}/broken/config.toml:6: limits.timeout: invalid duration \"forever\" (write it like 500ms, 10s, 2m or 1h)
+
+metrics 1.2.3  Test metrics
+  from:     {tools}/metrics
+  exports:  run, describe, complete, check
+  env:      METRICS_URL (set)
+  secrets:  METRICS_TOKEN
+  http:     http://127.0.0.1:9191 (from $METRICS_URL), http://127.0.0.1:9090
+  limits:   timeout 2s, memory 64 MiB, output 1 MiB
+
+echo 0.1.0  Returns its body unchanged
+  from:     built in
+  exports:  run, describe
+  env:      (none)
+  secrets:  (none)
+  http:     (none)
+  limits:   timeout 10s, memory 64 MiB, output 1 MiB
+"
+    );
+    assert_eq!(stdout, expected);
+}
+
+#[test]
+fn databook_plugins_variable_adds_folders_after_the_command_line() {
+    let home = tempfile::tempdir().unwrap();
+    let first = home.path().join("first");
+    let second = home.path().join("second");
+    write_plugin(&first, "shadow", "");
+    write_plugin(&second, "shadow", "");
+    write_plugin(&second, "only-second", "");
+    let mut command = databook(home.path());
+    command
+        .arg("--plugins")
+        .arg(&first)
+        .env("DATABOOK_PLUGINS", &second)
+        .arg("plugins");
+    let stdout = text(&run(command, "").stdout);
+    assert!(stdout.contains(&format!("from:     {}", first.join("shadow").display())));
+    assert!(!stdout.contains(&format!("from:     {}", second.join("shadow").display())));
+    assert!(stdout.contains(&format!(
+        "from:     {}",
+        second.join("only-second").display()
+    )));
+}
+
+#[test]
+fn broken_workspace_file_exits_2_with_its_line() {
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(
+        home.path().join("databook.toml"),
+        "plugins = [\"a\"]\nplugin_dirs = 3\n",
+    )
+    .unwrap();
+    let mut command = databook(home.path());
+    command.args(["exec", "echo", "hi"]);
+    let output = run(command, "");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.starts_with(&format!(
+            "error: {}:2: plugin_dirs: unknown field `plugin_dirs`",
+            home.path().join("databook.toml").display()
+        )),
+        "{stderr}"
+    );
+}
