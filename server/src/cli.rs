@@ -4,10 +4,12 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use clap::{Args, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 use databook_runtime::{Runtime, RuntimeOptions, SearchPath, Workspace};
 
 use crate::builtins::BUILTINS;
+use crate::exec::ExecArgs;
+use crate::plugins::PluginsArgs;
 
 #[derive(Debug, Parser)]
 #[command(name = "databook", version, about = "Runnable notes next to your code")]
@@ -28,34 +30,6 @@ pub enum Command {
     /// List every plugin found: version, origin, permissions and limits, or
     /// why it failed to load.
     Plugins(PluginsArgs),
-}
-
-#[derive(Debug, Args)]
-pub struct ExecArgs {
-    /// The plugin to run.
-    pub plugin: String,
-    /// The cell body to give it; read from stdin when absent.
-    pub input: Option<String>,
-    /// An option for the plugin, as a cell header would give it; repeatable.
-    #[arg(long = "opt", value_name = "KEY=VALUE", value_parser = parse_option)]
-    pub options: Vec<(String, String)>,
-    /// A time limit below the plugin's own (such as 500ms or 2s).
-    #[arg(long, value_name = "DURATION", value_parser = parse_timeout)]
-    pub timeout: Option<std::time::Duration>,
-}
-
-#[derive(Debug, Args)]
-pub struct PluginsArgs {}
-
-fn parse_option(text: &str) -> Result<(String, String), String> {
-    match text.split_once('=') {
-        Some((key, value)) if !key.is_empty() => Ok((key.to_string(), value.to_string())),
-        _ => Err(format!("{text:?} is not KEY=VALUE")),
-    }
-}
-
-fn parse_timeout(text: &str) -> Result<std::time::Duration, String> {
-    text.parse::<databook_runtime::Timeout>().map(|t| t.0)
 }
 
 /// What every command that touches plugins starts from.

@@ -6,9 +6,24 @@ use std::io::{Read, Write};
 use std::process::ExitCode;
 
 use anyhow::Context;
+use clap::Args;
 use databook_runtime::{Cell, Registry};
 
-use crate::cli::{Cli, ExecArgs, process_env};
+use crate::cli::{Cli, process_env};
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// The plugin to run.
+    pub plugin: String,
+    /// The cell body to give it; read from stdin when absent.
+    pub input: Option<String>,
+    /// An option for the plugin, as a cell header would give it; repeatable.
+    #[arg(long = "opt", value_name = "KEY=VALUE", value_parser = parse_option)]
+    pub options: Vec<(String, String)>,
+    /// A time limit below the plugin's own (such as 500ms or 2s).
+    #[arg(long, value_name = "DURATION", value_parser = parse_timeout)]
+    pub timeout: Option<std::time::Duration>,
+}
 
 pub async fn exec(cli: &Cli, args: &ExecArgs) -> anyhow::Result<ExitCode> {
     let setup = cli.setup()?;
@@ -70,4 +85,15 @@ fn render(mime: &str, data: &str) -> String {
         return pretty;
     }
     data.to_string()
+}
+
+fn parse_option(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_string(), value.to_string())),
+        _ => Err(format!("{text:?} is not KEY=VALUE")),
+    }
+}
+
+fn parse_timeout(text: &str) -> Result<std::time::Duration, String> {
+    text.parse::<databook_runtime::Timeout>().map(|t| t.0)
 }

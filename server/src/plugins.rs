@@ -6,7 +6,10 @@ use std::process::ExitCode;
 
 use databook_runtime::{Plugin, Registry};
 
-use crate::cli::{Cli, PluginsArgs, process_env};
+use crate::cli::{Cli, process_env};
+
+#[derive(Debug, clap::Args)]
+pub struct PluginsArgs {}
 
 pub async fn list(cli: &Cli, _args: &PluginsArgs) -> anyhow::Result<ExitCode> {
     let setup = cli.setup()?;
