@@ -1,11 +1,20 @@
 //! The `.dbk` notebook format: parsing (which never fails), analysis,
 //! rendering of outputs as text, and the edits that write them. Plain Rust
 //! on plain structs: no LSP, no runtime.
+//!
+//! Every range is a byte range into the text; [`LineIndex`] turns offsets
+//! into lines and UTF-16 columns for editors.
 
 mod dump;
+pub mod edit;
+mod line_index;
+pub mod render;
 mod syntax;
 
 pub use crate::dump::dump_parse;
+pub use crate::edit::{Edit, clear_output, locate_cell, set_output};
+pub use crate::line_index::{LineCol, LineIndex};
+pub use crate::render::{output_block, render, render_error};
 pub use crate::syntax::{
     Cell, DATABOOK_OPTIONS, ErrorKind, Header, Misspelling, OptionEntry, OutputBlock, Parse,
     Severity, Spanned, Status, SyntaxError, TextRange, is_option_key, is_plugin_name, parse,

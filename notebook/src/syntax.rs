@@ -359,6 +359,9 @@ pub(crate) struct Parser<'a> {
     pub(crate) misspelled: Vec<Misspelling>,
     cell: Option<OpenCell>,
     output: Option<OpenOutput>,
+    /// An output block of the open cell has just ended, followed by blank
+    /// lines at most: an `@end` still belongs to the cell.
+    after_output: bool,
 }
 
 impl<'a> Parser<'a> {
@@ -372,6 +375,7 @@ impl<'a> Parser<'a> {
             misspelled: Vec::new(),
             cell: None,
             output: None,
+            after_output: false,
         }
     }
 
@@ -409,17 +413,23 @@ impl<'a> Parser<'a> {
             }
             let owned = out.owned;
             self.close_output();
-            if owned {
-                // "After an output block, `@end` is not needed (it is
-                // accepted)": only right after the block, since what follows
-                // an output block is prose.
-                if kind == LineKind::End {
-                    self.end_line(line, content);
-                    self.close_cell();
-                    return;
-                }
-                self.close_cell();
+            self.after_output = owned;
+        }
+        if self.after_output {
+            // "After an output block, `@end` is not needed (it is
+            // accepted)": right after the block, or after blank lines only,
+            // since inserting a block after a body followed by blank lines
+            // and `@end` must not detach the `@end`. Anything else is prose.
+            if kind == LineKind::Other && is_blank(content) {
+                return;
             }
+            self.after_output = false;
+            if kind == LineKind::End {
+                self.end_line(line, content);
+                self.close_cell();
+                return;
+            }
+            self.close_cell();
         }
         match kind {
             LineKind::Header => {

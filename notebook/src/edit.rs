@@ -1,0 +1,119 @@
+//! The edits that write outputs into a notebook.
+//!
+//! Each is one replacement of one range, touching nothing but the output
+//! block, and is `None` when it would leave the file as it is: an unchanged
+//! rerun must not produce an edit at all.
+
+use crate::syntax::{Parse, TextRange};
+
+/// Replace `range` of the text with `new_text`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Edit {
+    pub range: TextRange,
+    pub new_text: String,
+}
+
+impl Edit {
+    /// Applies the edit to `text`.
+    pub fn apply(&self, text: &str) -> String {
+        let mut out = String::with_capacity(text.len() + self.new_text.len());
+        out.push_str(&text[..self.range.start]);
+        out.push_str(&self.new_text);
+        out.push_str(&text[self.range.end..]);
+        out
+    }
+}
+
+/// Whether the text's lines end with `\r\n`, judged by its first line
+/// ending; output blocks are written with the same endings.
+pub fn uses_crlf(text: &str) -> bool {
+    text.find('\n')
+        .is_some_and(|i| i > 0 && text.as_bytes()[i - 1] == b'\r')
+}
+
+/// The edit that puts `block` (the text of an output block, as made by
+/// [`crate::render::output_block`], lines ending with `\n`) under cell
+/// `cell_index`: replacing its output block if it has one, otherwise
+/// inserting it right after the body's last non-blank line (so before any
+/// blank lines and before `@end`).
+pub fn set_output(text: &str, parse: &Parse, cell_index: usize, block: &str) -> Option<Edit> {
+    let cell = parse.cells.get(cell_index)?;
+    let mut block = if uses_crlf(text) {
+        block.replace("\r\n", "\n").replace('\n', "\r\n")
+    } else {
+        block.to_owned()
+    };
+    let newline = if uses_crlf(text) { "\r\n" } else { "\n" };
+    if !block.ends_with('\n') {
+        block.push_str(newline);
+    }
+    let edit = match &cell.output {
+        Some(out) => {
+            // A block at the end of a file without a final newline is
+            // replaced without adding one, so that an unchanged result
+            // stays an unchanged file.
+            let old = &text[out.range.clone()];
+            if !old.ends_with('\n') && out.range.end == text.len() {
+                block.truncate(block.len() - newline.len());
+            }
+            Edit {
+                range: out.range.clone(),
+                new_text: block,
+            }
+        }
+        None => {
+            let last_line_end = if cell.body.is_empty() {
+                cell.header.range.end
+            } else {
+                cell.body.end
+            };
+            let at = next_line_start(text, last_line_end);
+            if at == text.len() && !text[..at].ends_with('\n') {
+                // The cell's last line is the file's, with no newline.
+                block.insert_str(0, newline);
+            }
+            Edit {
+                range: at..at,
+                new_text: block,
+            }
+        }
+    };
+    (text[edit.range.clone()] != edit.new_text).then_some(edit)
+}
+
+/// The edit that removes cell `cell_index`'s output block, `None` when it
+/// has none.
+pub fn clear_output(_text: &str, parse: &Parse, cell_index: usize) -> Option<Edit> {
+    let out = parse.cells.get(cell_index)?.output.as_ref()?;
+    Some(Edit {
+        range: out.range.clone(),
+        new_text: String::new(),
+    })
+}
+
+/// The start of the line after the one that `offset` is in (the text's end
+/// when it is the last line).
+fn next_line_start(text: &str, offset: usize) -> usize {
+    text[offset..]
+        .find('\n')
+        .map_or(text.len(), |i| offset + i + 1)
+}
+
+/// Finds a cell again after the document changed, from its index and its
+/// header line's text when the run started: the same index if its header is
+/// still the same, otherwise the nearest cell with that header (the earlier
+/// one on a tie), otherwise `None`: the cell is gone.
+pub fn locate_cell(
+    parse: &Parse,
+    text: &str,
+    index_hint: usize,
+    header_text: &str,
+) -> Option<usize> {
+    let header_text = header_text.trim_end_matches(['\r', '\n']);
+    parse
+        .cells
+        .iter()
+        .filter(|c| text.get(c.header.range.clone()) == Some(header_text))
+        .min_by_key(|c| (c.index.abs_diff(index_hint), c.index))
+        .map(|c| c.index)
+}
