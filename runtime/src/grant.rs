@@ -10,14 +10,18 @@ use url::Url;
 use crate::config::{HttpGrant, Permissions};
 
 /// An origin a plugin may call: a scheme, a host (or every subdomain of
-/// one, written `*.example.com`) and a port.
+/// one, written `*.example.com`) and a port (or any port, written
+/// `http://127.0.0.1:*`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OriginPattern {
     scheme: String,
     host: String,
     /// `*.host`: any subdomain of `host`, not `host` itself.
     subdomains: bool,
-    port: u16,
+    /// None for `:*`: any port. A local server's port is rarely known in
+    /// advance (a dev server, a test's free port), so a plugin such as
+    /// `http` grants "any loopback port" rather than a fixed list.
+    port: Option<u16>,
 }
 
 impl FromStr for OriginPattern {
@@ -42,6 +46,10 @@ impl FromStr for OriginPattern {
             Some(rest) => (true, rest),
             None => (false, rest),
         };
+        let (any_port, rest) = match rest.strip_suffix(":*") {
+            Some(rest) => (true, rest),
+            None => (false, rest),
+        };
         let url = Url::parse(&format!("{scheme}://{rest}"))
             .map_err(|e| format!("{text:?} is not an origin: {e}"))?;
         let host = url
@@ -51,7 +59,11 @@ impl FromStr for OriginPattern {
             scheme: scheme.to_string(),
             host: host.to_string(),
             subdomains,
-            port: url.port_or_known_default().unwrap_or(80),
+            port: if any_port {
+                None
+            } else {
+                Some(url.port_or_known_default().unwrap_or(80))
+            },
         })
     }
 }
@@ -67,7 +79,7 @@ impl OriginPattern {
             scheme: scheme.to_string(),
             host: url.host_str()?.to_string(),
             subdomains: false,
-            port: url.port_or_known_default()?,
+            port: Some(url.port_or_known_default()?),
         })
     }
 
@@ -84,7 +96,8 @@ impl OriginPattern {
         } else {
             origin.host == self.host
         };
-        origin.scheme == self.scheme && origin.port == self.port && host_matches
+        let port_matches = self.port.is_none() || origin.port == self.port;
+        origin.scheme == self.scheme && port_matches && host_matches
     }
 }
 
@@ -93,10 +106,11 @@ impl fmt::Display for OriginPattern {
         let wildcard = if self.subdomains { "*." } else { "" };
         let default_port = if self.scheme == "https" { 443 } else { 80 };
         write!(f, "{}://{wildcard}{}", self.scheme, self.host)?;
-        if self.port != default_port {
-            write!(f, ":{}", self.port)?;
+        match self.port {
+            None => write!(f, ":*"),
+            Some(port) if port != default_port => write!(f, ":{port}"),
+            Some(_) => Ok(()),
         }
-        Ok(())
     }
 }
 
@@ -245,6 +259,26 @@ mod tests {
     }
 
     #[test]
+    fn port_wildcard_matches_every_port_of_that_scheme_and_host() {
+        let origin: OriginPattern = "http://127.0.0.1:*".parse().unwrap();
+        assert!(origin.allows(&url("http://127.0.0.1:9090/metrics")));
+        assert!(origin.allows(&url("http://127.0.0.1:41234/")));
+        assert!(origin.allows(&url("http://127.0.0.1/")));
+        assert!(!origin.allows(&url("https://127.0.0.1:9090/")));
+        assert!(!origin.allows(&url("http://127.0.0.2:9090/")));
+        assert!(!origin.allows(&url("http://localhost:9090/")));
+        assert_eq!(origin.to_string(), "http://127.0.0.1:*");
+
+        let ipv6: OriginPattern = "http://[::1]:*".parse().unwrap();
+        assert!(ipv6.allows(&url("http://[::1]:8080/")));
+        assert_eq!(ipv6.to_string(), "http://[::1]:*");
+
+        let both: OriginPattern = "https://*.example.com:*".parse().unwrap();
+        assert!(both.allows(&url("https://a.example.com:8443/")));
+        assert!(!both.allows(&url("https://example.com:8443/")));
+    }
+
+    #[test]
     fn malformed_origins_are_refused() {
         for text in [
             "example.com",
@@ -252,6 +286,8 @@ mod tests {
             "http://a/b",
             "http://",
             "http://u@h",
+            "http://h:*/path",
+            "http://h:x",
         ] {
             assert!(
                 text.parse::<OriginPattern>().is_err(),

@@ -4,8 +4,15 @@
 
 use databook_runtime::Builtin;
 
-pub static BUILTINS: &[Builtin] = &[Builtin {
-    name: "echo",
-    config: include_str!("../../plugins/echo/config.toml"),
-    wasm: include_bytes!("../../plugins/echo/plugin.wasm"),
-}];
+pub static BUILTINS: &[Builtin] = &[
+    Builtin {
+        name: "echo",
+        config: include_str!("../../plugins/echo/config.toml"),
+        wasm: include_bytes!("../../plugins/echo/plugin.wasm"),
+    },
+    Builtin {
+        name: "http",
+        config: include_str!("../../plugins/http/config.toml"),
+        wasm: include_bytes!("../../plugins/http/plugin.wasm"),
+    },
+];

@@ -1,0 +1,396 @@
+//! The bundled plugins (`http`, `jq`, `prometheus`) against real servers:
+//! an axum server on a free loopback port for `http`, and a real
+//! `prometheus` process, scraping itself, for `prometheus`. Each plugin is
+//! loaded from its folder under `plugins/`, as built by `plugins/build.sh`.
+
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use databook_runtime::{
+    Cell, Failure, Output, Plugin, Registry, Runtime, RuntimeOptions, SearchPath, Severity,
+    Workspace,
+};
+use serde_json::{Value, json};
+
+/// One runtime for every test in the binary, as in the real program.
+fn runtime() -> &'static Runtime {
+    static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        Runtime::new(RuntimeOptions {
+            cache_dir: Some(PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("plugin-cache")),
+            ..RuntimeOptions::default()
+        })
+        .expect("the runtime starts")
+    })
+}
+
+fn plugin_dir(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../plugins")
+        .join(name)
+}
+
+/// Loads the plugin `plugins/NAME`, reading variables from `env` only and
+/// permission changes from `workspace`.
+async fn load_in(name: &str, env: &[(&str, &str)], workspace: &Workspace) -> Plugin {
+    let search = SearchPath {
+        dirs: vec![plugin_dir(name)],
+        builtins: &[],
+    };
+    let env: BTreeMap<String, String> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Registry::load_one(
+        runtime(),
+        &search,
+        workspace,
+        |var| env.get(var).cloned(),
+        name,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{name} loads: {e}; build it with plugins/build.sh"))
+}
+
+async fn load(name: &str, env: &[(&str, &str)]) -> Plugin {
+    load_in(name, env, &Workspace::default()).await
+}
+
+fn cell(body: &str, options: &[(&str, &str)]) -> Cell {
+    Cell {
+        body: body.to_string(),
+        options: options
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        input: None,
+    }
+}
+
+async fn run_ok(plugin: &Plugin, cell: Cell) -> Output {
+    let body = cell.body.clone();
+    match plugin.run(cell, None).await.result {
+        Ok(output) => output,
+        Err(failure) => panic!("{body:?} failed: {failure} (hint: {:?})", failure.hint()),
+    }
+}
+
+/// The plugin's own error: its message and its hint.
+async fn run_err(plugin: &Plugin, cell: Cell) -> (String, Option<String>) {
+    let body = cell.body.clone();
+    match plugin.run(cell, None).await.result {
+        Ok(output) => panic!("{body:?} succeeded with {output:?}"),
+        Err(Failure::Plugin { message, hint }) => (message, hint),
+        Err(failure) => panic!("{body:?} failed outside the plugin: {failure}"),
+    }
+}
+
+fn json_of(output: &Output) -> Value {
+    serde_json::from_str(&output.data)
+        .unwrap_or_else(|e| panic!("{:?} is not JSON: {e}", output.data))
+}
+
+/// A loopback port nothing listens on: bound, then released.
+fn closed_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+// ---------------------------------------------------------------- http --
+
+/// A real HTTP server on a free loopback port.
+struct TestServer {
+    port: u16,
+}
+
+impl TestServer {
+    async fn start() -> TestServer {
+        use axum::extract::Path;
+        use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+        use axum::response::{IntoResponse, Redirect};
+        use axum::routing::{any, get};
+
+        let app = axum::Router::new()
+            .route(
+                "/json",
+                get(|| async {
+                    (
+                        [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
+                        r#"{"name":"databook","items":[1,2,3]}"#,
+                    )
+                }),
+            )
+            .route("/text", get(|| async { "plain words" }))
+            .route(
+                "/status/{code}",
+                get(|Path(code): Path<u16>| async move {
+                    let status = StatusCode::from_u16(code).unwrap();
+                    (status, [("x-reason", "test")], "no such thing here")
+                }),
+            )
+            .route(
+                "/echo",
+                any(
+                    |method: Method, headers: HeaderMap, body: String| async move {
+                        let content_type = headers
+                            .get(header::CONTENT_TYPE)
+                            .map(|v| v.to_str().unwrap().to_string());
+                        let token = headers
+                            .get("x-token")
+                            .map(|v| v.to_str().unwrap().to_string());
+                        let echoed = serde_json::json!({
+                            "method": method.as_str(),
+                            "content_type": content_type,
+                            "token": token,
+                            "body": body,
+                        });
+                        (
+                            [(header::CONTENT_TYPE, "application/json")],
+                            echoed.to_string(),
+                        )
+                            .into_response()
+                    },
+                ),
+            )
+            .route(
+                "/redirect",
+                // `/redirect?to=URL`, the URL written as it is.
+                get(|uri: Uri| async move {
+                    let to = uri.query().and_then(|q| q.strip_prefix("to="));
+                    Redirect::temporary(to.expect("a redirect target"))
+                }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        TestServer { port }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+}
+
+#[tokio::test]
+async fn http_json_response_is_application_json() {
+    let server = TestServer::start().await;
+    let http = load("http", &[]).await;
+    let output = run_ok(&http, cell(&server.url("/json"), &[])).await;
+    assert_eq!(output.mime, "application/json");
+    assert_eq!(
+        json_of(&output),
+        json!({"name": "databook", "items": [1, 2, 3]})
+    );
+}
+
+#[tokio::test]
+async fn http_text_response_is_text_plain() {
+    let server = TestServer::start().await;
+    let http = load("http", &[]).await;
+    let body = format!("# a comment\nGET {} HTTP/1.1\n", server.url("/text"));
+    let output = run_ok(&http, cell(&body, &[])).await;
+    assert_eq!(
+        output,
+        Output {
+            mime: "text/plain".into(),
+            data: "plain words".into()
+        }
+    );
+}
+
+#[tokio::test]
+async fn http_sends_method_headers_and_body() {
+    let server = TestServer::start().await;
+    let http = load("http", &[]).await;
+    let body = format!("POST {}\nX-Token: abc\n\n{{\"a\": 1}}", server.url("/echo"));
+    let output = run_ok(&http, cell(&body, &[])).await;
+    // A JSON body sent with no Content-Type goes as application/json.
+    assert_eq!(
+        json_of(&output),
+        json!({"method": "POST", "content_type": "application/json",
+               "token": "abc", "body": "{\"a\": 1}"})
+    );
+    let body = format!(
+        "PUT {}\nContent-Type: text/csv\n\na,b\n1,2",
+        server.url("/echo")
+    );
+    let output = run_ok(&http, cell(&body, &[])).await;
+    assert_eq!(
+        json_of(&output),
+        json!({"method": "PUT", "content_type": "text/csv",
+               "token": null, "body": "a,b\n1,2"})
+    );
+}
+
+#[tokio::test]
+async fn http_error_status_is_an_error_unless_allowed() {
+    let server = TestServer::start().await;
+    let http = load("http", &[]).await;
+    let url = server.url("/status/404");
+    let (message, hint) = run_err(&http, cell(&url, &[])).await;
+    assert_eq!(
+        message,
+        format!("GET {url} answered 404 Not Found: no such thing here")
+    );
+    assert!(hint.unwrap().contains("allow-status=404"));
+
+    let output = run_ok(&http, cell(&url, &[("allow-status", "4xx")])).await;
+    assert_eq!(output.data, "no such thing here");
+    let output = run_ok(&http, cell(&url, &[("allow-status", "any")])).await;
+    assert_eq!(output.data, "no such thing here");
+    let (message, _) = run_err(
+        &http,
+        cell(&server.url("/status/500"), &[("allow-status", "404")]),
+    )
+    .await;
+    assert!(
+        message.contains("answered 500 Internal Server Error"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn http_shows_status_and_headers_on_request() {
+    let server = TestServer::start().await;
+    let http = load("http", &[]).await;
+    let url = server.url("/status/201");
+    let output = run_ok(&http, cell(&url, &[("show", "headers")])).await;
+    assert_eq!(output.mime, "text/plain");
+    assert!(output.data.starts_with("201 Created\n"), "{}", output.data);
+    assert!(output.data.contains("x-reason: test\n"), "{}", output.data);
+    assert!(!output.data.contains("no such thing"), "{}", output.data);
+
+    let output = run_ok(&http, cell(&url, &[("show", "all")])).await;
+    assert!(output.data.starts_with("201 Created\n"), "{}", output.data);
+    assert!(
+        output.data.ends_with("\n\nno such thing here"),
+        "{}",
+        output.data
+    );
+
+    let output = run_ok(&http, cell(&server.url("/json"), &[("show", "response")])).await;
+    assert_eq!(output.mime, "application/json");
+    let response = json_of(&output);
+    assert_eq!(response["status"], 200);
+    assert_eq!(
+        response["headers"]["content-type"],
+        "application/json; charset=utf-8"
+    );
+    assert_eq!(response["body"]["items"], json!([1, 2, 3]));
+
+    let (message, hint) = run_err(&http, cell(&url, &[("show", "everything")])).await;
+    assert_eq!(
+        message,
+        "show=everything is not something the http plugin shows"
+    );
+    assert!(hint.unwrap().contains("show=headers"));
+}
+
+#[tokio::test]
+async fn http_follows_a_redirect_to_an_allowed_origin() {
+    let server = TestServer::start().await;
+    let http = load("http", &[]).await;
+    // From 127.0.0.1 to localhost: another origin, granted by default.
+    let target = format!("http://localhost:{}/json", server.port);
+    let output = run_ok(
+        &http,
+        cell(&server.url(&format!("/redirect?to={target}")), &[]),
+    )
+    .await;
+    assert_eq!(json_of(&output)["name"], "databook");
+}
+
+#[tokio::test]
+async fn http_refuses_a_redirect_to_a_denied_origin() {
+    let server = TestServer::start().await;
+    let http = load("http", &[]).await;
+    let url = server.url("/redirect?to=http://example.com/x");
+    let (message, hint) = run_err(&http, cell(&url, &[])).await;
+    assert_eq!(
+        message,
+        format!("{url} redirected to http://example.com, which the http plugin may not call")
+    );
+    let hint = hint.unwrap();
+    assert!(hint.contains("[plugin.http.permissions]"), "{hint}");
+    assert!(hint.contains("\"http://example.com\""), "{hint}");
+}
+
+#[tokio::test]
+async fn http_reaches_only_what_the_workspace_grants() {
+    let server = TestServer::start().await;
+    let http = load("http", &[]).await;
+    let (message, _) = run_err(&http, cell("GET https://example.com/", &[])).await;
+    assert_eq!(message, "the http plugin may not call https://example.com");
+
+    // A workspace that narrows the grant to the test server's one origin:
+    // a redirect to localhost, allowed by default, is now denied.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("databook.toml");
+    let text = format!(
+        "[plugin.http.permissions]\nhttp = [\"http://127.0.0.1:{}\"]\n",
+        server.port
+    );
+    let workspace = Workspace::parse(&text, &file).unwrap();
+    let narrowed = load_in("http", &[], &workspace).await;
+    run_ok(&narrowed, cell(&server.url("/text"), &[])).await;
+    let target = format!("http://localhost:{}/json", server.port);
+    let url = server.url(&format!("/redirect?to={target}"));
+    let (message, _) = run_err(&narrowed, cell(&url, &[])).await;
+    assert!(
+        message.ends_with(&format!(
+            "redirected to http://localhost:{}, which the http plugin may not call",
+            server.port
+        )),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn http_unreachable_server_names_the_url() {
+    let http = load("http", &[]).await;
+    let url = format!("http://127.0.0.1:{}/", closed_port());
+    let (message, hint) = run_err(&http, cell(&url, &[])).await;
+    assert!(
+        message.starts_with(&format!("could not reach {url}: ")),
+        "{message}"
+    );
+    assert!(hint.unwrap().contains("is the server running"));
+}
+
+#[tokio::test]
+async fn http_syntax_errors_are_reported_at_their_place() {
+    let http = load("http", &[]).await;
+    let body = "GET http://127.0.0.1/\nAccept application/json\n";
+    let problems = http.check(body, &[]).await.unwrap();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    let problem = &problems[0];
+    assert_eq!(&body[problem.start..problem.end], "Accept application/json");
+    assert_eq!(problem.severity, Severity::Error);
+    assert!(
+        problem.message.contains("`Name: value`"),
+        "{}",
+        problem.message
+    );
+
+    let (message, _) = run_err(&http, cell("get http://127.0.0.1/", &[])).await;
+    assert_eq!(
+        message,
+        "line 1: `get` is not an HTTP method (write it in capitals: GET)"
+    );
+    assert!(
+        http.check("GET http://127.0.0.1/", &[])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let description = http.description();
+    assert_eq!(description.language.as_deref(), Some("http"));
+    let options: Vec<&str> = description
+        .options
+        .iter()
+        .map(|o| o.name.as_str())
+        .collect();
+    assert_eq!(options, ["show", "allow-status"]);
+}
