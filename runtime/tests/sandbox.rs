@@ -223,9 +223,18 @@ async fn secret_values_are_masked_in_output_and_logs() {
     let report = plugin.run(cell("env TOKEN"), None).await;
     assert_eq!(report.result.unwrap().data, "Some(\"•••\")");
 
-    // A secret read earlier in the same run is masked wherever it shows up.
-    let report = plugin.run(cell("env TOKEN"), None).await;
-    assert!(!format!("{report:?}").contains("hunter2"));
+    // Every way out: the log, stdout, stderr, the error and its hint.
+    let report = plugin.run(cell("leak TOKEN"), None).await;
+    let failure = report.result.unwrap_err();
+    assert_eq!(
+        failure,
+        Failure::Plugin {
+            message: "error: •••".into(),
+            hint: Some("hint: •••".into())
+        }
+    );
+    let logs: Vec<&str> = report.logs.iter().map(|l| l.message.as_str()).collect();
+    assert_eq!(logs, ["the secret is •••", "stdout: •••", "stderr: •••"]);
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@
 //! The body's first word picks the behaviour; the rest is its argument:
 //! `loop`, `alloc MIB`, `panic`, `overflow`, `env NAME`, `wasi-env NAME`,
 //! `read PATH`, `http URL`, `big BYTES`, `counter`, `log TEXT`,
-//! `print TEXT`, `sleep MS`.
+//! `print TEXT`, `sleep MS`, `leak NAME`, `input`, `options`.
 
 wit_bindgen::generate!({
     world: "plugin-full",
@@ -71,6 +71,18 @@ impl Guest for Misbehave {
             "panic" => panic!("misbehave was asked to panic"),
             "overflow" => text(recurse(0, &mut [0; 256]).to_string()),
             "env" => text(format!("{:?}", runtime::get_env(arg))),
+            "leak" => {
+                // Tries every way out for a secret: the log, stdout, stderr,
+                // the output and the error.
+                let value = runtime::get_env(arg).unwrap_or_default();
+                runtime::log(Level::Warn, &format!("the secret is {value}"));
+                println!("stdout: {value}");
+                eprintln!("stderr: {value}");
+                Err(RunError {
+                    message: format!("error: {value}"),
+                    hint: Some(format!("hint: {value}")),
+                })
+            }
             "wasi-env" => text(format!(
                 "{:?} {}",
                 std::env::var(arg).ok(),
