@@ -5,12 +5,18 @@
 //! Every range is a byte range into the text; [`LineIndex`] turns offsets
 //! into lines and UTF-16 columns for editors.
 
+pub mod analysis;
 mod dump;
 pub mod edit;
 mod line_index;
 pub mod render;
 mod syntax;
 
+pub use crate::analysis::{
+    Catalog, CompletionContext, Diagnostic, Fix, Fold, FoldKind, PluginInfo, SemanticToken, Symbol,
+    TokenKind, analyze, completion_context, folding, parse_duration, run_order, semantic_tokens,
+    symbols,
+};
 pub use crate::dump::dump_parse;
 pub use crate::edit::{Edit, clear_output, locate_cell, set_output};
 pub use crate::line_index::{LineCol, LineIndex};

@@ -658,7 +658,7 @@ fn parse_header(text: &str, line: Line, errors: &mut Vec<SyntaxError>) -> Header
             value: name.to_owned(),
         })
     };
-    let options = parse_options(text, name_end, line.end, errors);
+    let options = parse_options_in(text, name_end, line.end, errors);
     Header {
         range: line.start..line.end,
         plugin,
@@ -671,7 +671,7 @@ fn parse_output_header(
     line: Line,
     errors: &mut Vec<SyntaxError>,
 ) -> (Option<Status>, Option<String>) {
-    let options = parse_options(text, line.start + "@output".len(), line.end, errors);
+    let options = parse_options_in(text, line.start + "@output".len(), line.end, errors);
     let mut status = None;
     let mut mime = None;
     let mut problems = Vec::new();
@@ -704,7 +704,7 @@ fn is_space(b: u8) -> bool {
 }
 
 /// Reads `KEY=VALUE` options in `text[start..end]` (one line).
-fn parse_options(
+pub(crate) fn parse_options_in(
     text: &str,
     start: usize,
     end: usize,

@@ -1,0 +1,701 @@
+//! What the notebook means beyond its syntax: plugins that exist or not,
+//! cell names and `input=` references, run order, and the editor features
+//! built on them (completion contexts, symbols, folding, highlighting).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use crate::edit::Edit;
+use crate::syntax::{Cell, ErrorKind, Parse, Severity, TextRange, classify, is_plugin_name};
+
+/// What the server knows about plugins, for analysis.
+pub trait Catalog {
+    fn lookup(&self, name: &str) -> PluginInfo;
+    /// Every plugin name that can be used, for suggestions.
+    fn names(&self) -> Vec<String>;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PluginInfo {
+    /// Loaded; `options` are the option keys it accepts (from `describe`).
+    Known {
+        options: Vec<String>,
+    },
+    /// Found but could not be loaded; `reason` names the file.
+    Failed {
+        reason: String,
+    },
+    Unknown,
+}
+
+/// A replacement offered for a diagnostic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fix {
+    pub title: String,
+    pub edit: Edit,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub range: TextRange,
+    pub severity: Severity,
+    /// A stable code, such as `unknown-plugin`.
+    pub code: &'static str,
+    pub message: String,
+    pub fixes: Vec<Fix>,
+}
+
+/// Everything wrong with a notebook: its syntax errors and what analysis
+/// finds, sorted by position.
+pub fn analyze(parse: &Parse, text: &str, catalog: &dyn Catalog) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    let names = NameTable::new(parse);
+    let mut known_names: Option<Vec<String>> = None;
+    let mut plugin_names = || known_names.get_or_insert_with(|| catalog.names()).clone();
+
+    for e in &parse.errors {
+        let mut fixes = Vec::new();
+        match e.kind {
+            ErrorKind::MisspelledDirective => {
+                if let Some(m) = parse
+                    .misspelled
+                    .iter()
+                    .find(|m| m.range.start == e.range.start)
+                {
+                    fixes.push(Fix {
+                        title: format!("Change to `{}`", m.directive),
+                        edit: Edit {
+                            range: m.range.clone(),
+                            new_text: m.replacement.clone(),
+                        },
+                    });
+                }
+            }
+            ErrorKind::BadPluginName => {
+                // `Prometheus` is no name, but the fix is plain.
+                fixes = suggestion_fixes(&text[e.range.clone()], &e.range, &plugin_names());
+            }
+            _ => {}
+        }
+        out.push(Diagnostic {
+            range: e.range.clone(),
+            severity: e.severity,
+            code: e.kind.code(),
+            message: e.message.clone(),
+            fixes,
+        });
+    }
+
+    for cell in &parse.cells {
+        if let Some(plugin) = &cell.header.plugin
+            && is_plugin_name(&plugin.value)
+        {
+            match catalog.lookup(&plugin.value) {
+                PluginInfo::Known { options } => check_options(cell, &options, &mut out),
+                PluginInfo::Failed { reason } => out.push(Diagnostic {
+                    range: plugin.range.clone(),
+                    severity: Severity::Error,
+                    code: "plugin-failed",
+                    message: format!("plugin `{}` failed to load: {reason}", plugin.value),
+                    fixes: Vec::new(),
+                }),
+                PluginInfo::Unknown => {
+                    let fixes = suggestion_fixes(&plugin.value, &plugin.range, &plugin_names());
+                    let mut message = format!("no plugin named `{}`", plugin.value);
+                    if !fixes.is_empty() {
+                        let list: Vec<String> = fixes
+                            .iter()
+                            .map(|f| format!("`{}`", f.edit.new_text))
+                            .collect();
+                        message.push_str(&format!(": did you mean {}?", list.join(", ")));
+                    }
+                    out.push(Diagnostic {
+                        range: plugin.range.clone(),
+                        severity: Severity::Error,
+                        code: "unknown-plugin",
+                        message,
+                        fixes,
+                    });
+                }
+            }
+        }
+        check_databook_options(cell, &names, &mut out);
+    }
+
+    for cycle in input_cycles(parse, &names) {
+        let path: Vec<String> = cycle
+            .iter()
+            .chain(cycle.first())
+            .map(|&i| parse.cells[i].name().unwrap_or("?").to_owned())
+            .collect();
+        for &i in &cycle {
+            let input = parse.cells[i].header.option("input").unwrap();
+            out.push(Diagnostic {
+                range: input.value.range.clone(),
+                severity: Severity::Error,
+                code: "input-cycle",
+                message: format!("`input=` makes a cycle: {}", path.join(" → ")),
+                fixes: Vec::new(),
+            });
+        }
+    }
+
+    out.sort_by_key(|d| (d.range.start, d.range.end));
+    out
+}
+
+fn check_options(cell: &Cell, accepted: &[String], out: &mut Vec<Diagnostic>) {
+    for o in &cell.header.options {
+        let key = o.key.value.as_str();
+        if crate::syntax::DATABOOK_OPTIONS.contains(&key) || accepted.iter().any(|a| a == key) {
+            continue;
+        }
+        let fixes = suggestion_fixes(key, &o.key.range, accepted);
+        out.push(Diagnostic {
+            range: o.key.range.clone(),
+            severity: Severity::Warning,
+            code: "unknown-option",
+            message: format!(
+                "plugin `{}` takes no option `{key}`",
+                cell.plugin().unwrap_or_default()
+            ),
+            fixes,
+        });
+    }
+}
+
+fn check_databook_options(cell: &Cell, names: &NameTable, out: &mut Vec<Diagnostic>) {
+    if let Some(name) = cell.header.option("name") {
+        let value = &name.value.value;
+        if !is_cell_name(value) {
+            out.push(Diagnostic {
+                range: name.value.range.clone(),
+                severity: Severity::Error,
+                code: "bad-name",
+                message: format!(
+                    "`{value}` is not a cell name: use letters, digits, `_` and `-`, starting with a letter"
+                ),
+                fixes: Vec::new(),
+            });
+        } else if names.first.get(value.as_str()) != Some(&cell.index) {
+            out.push(Diagnostic {
+                range: name.value.range.clone(),
+                severity: Severity::Error,
+                code: "duplicate-name",
+                message: format!("another cell above is already named `{value}`"),
+                fixes: Vec::new(),
+            });
+        }
+    }
+    if let Some(input) = cell.header.option("input") {
+        let value = &input.value.value;
+        if !names.first.contains_key(value.as_str()) {
+            let candidates: Vec<String> = names
+                .first
+                .iter()
+                .filter(|&(_, &i)| i != cell.index)
+                .map(|(n, _)| n.to_string())
+                .collect();
+            let fixes = suggestion_fixes(value, &input.value.range, &candidates);
+            out.push(Diagnostic {
+                range: input.value.range.clone(),
+                severity: Severity::Error,
+                code: "unknown-input",
+                message: format!("no cell is named `{value}`"),
+                fixes,
+            });
+        }
+    }
+    if let Some(timeout) = cell.header.option("timeout")
+        && parse_duration(&timeout.value.value).is_none_or(|d| d.is_zero())
+    {
+        out.push(Diagnostic {
+            range: timeout.value.range.clone(),
+            severity: Severity::Error,
+            code: "bad-timeout",
+            message: format!(
+                "`{}` is not a duration: write a positive number with `ms`, `s` or `m`, like `500ms`, `10s` or `2m`",
+                timeout.value.value
+            ),
+            fixes: Vec::new(),
+        });
+    }
+}
+
+/// Whether `s` is a valid cell name: `[A-Za-z][A-Za-z0-9_-]*`.
+pub fn is_cell_name(s: &str) -> bool {
+    let mut bytes = s.bytes();
+    bytes.next().is_some_and(|b| b.is_ascii_alphabetic())
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// Reads a `timeout=` value: digits then `ms`, `s` or `m`.
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    let digits = s.bytes().take_while(u8::is_ascii_digit).count();
+    if digits == 0 || digits > 9 {
+        return None;
+    }
+    let n: u64 = s[..digits].parse().ok()?;
+    match &s[digits..] {
+        "ms" => Some(Duration::from_millis(n)),
+        "s" => Some(Duration::from_secs(n)),
+        "m" => Some(Duration::from_secs(n * 60)),
+        _ => None,
+    }
+}
+
+/// Up to three names close to `word`, closest first, as fixes that replace
+/// `range`.
+fn suggestion_fixes(word: &str, range: &TextRange, candidates: &[String]) -> Vec<Fix> {
+    suggestions(word, candidates)
+        .into_iter()
+        .map(|s| Fix {
+            title: format!("Change to `{s}`"),
+            edit: Edit {
+                range: range.clone(),
+                new_text: s,
+            },
+        })
+        .collect()
+}
+
+/// Names close to `word`: a small edit distance for its length, or the same
+/// name in another case, or one that starts with it.
+pub fn suggestions(word: &str, candidates: &[String]) -> Vec<String> {
+    let lower = word.to_lowercase();
+    let limit = (lower.chars().count() / 3).max(1);
+    let mut scored: Vec<(usize, &String)> = candidates
+        .iter()
+        .filter(|c| c.as_str() != word)
+        .filter_map(|c| {
+            let d = strsim::damerau_levenshtein(&lower, &c.to_lowercase());
+            let prefix = lower.len() >= 2 && c.to_lowercase().starts_with(&lower);
+            (d <= limit || prefix).then_some((if prefix { d.min(limit) } else { d }, c))
+        })
+        .collect();
+    scored.sort();
+    scored.dedup_by(|a, b| a.1 == b.1);
+    scored.into_iter().take(3).map(|(_, c)| c.clone()).collect()
+}
+
+/// Where each cell name is first given.
+struct NameTable<'a> {
+    first: HashMap<&'a str, usize>,
+}
+
+impl<'a> NameTable<'a> {
+    fn new(parse: &'a Parse) -> NameTable<'a> {
+        let mut first = HashMap::new();
+        for cell in &parse.cells {
+            if let Some(name) = cell.name().filter(|n| is_cell_name(n)) {
+                first.entry(name).or_insert(cell.index);
+            }
+        }
+        NameTable { first }
+    }
+
+    /// The cell that `cell`'s `input=` names, if it names one.
+    fn input_of(&self, cell: &Cell) -> Option<usize> {
+        self.first.get(cell.input()?).copied()
+    }
+}
+
+/// Every cycle of `input=` references, each as the cells in it, in the
+/// order of the references, starting with the cell nearest the top.
+fn input_cycles(parse: &Parse, names: &NameTable) -> Vec<Vec<usize>> {
+    // Each cell has at most one input, so following inputs from any cell
+    // either ends or enters exactly one cycle.
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        New,
+        OnPath,
+        Done,
+    }
+    let mut marks = vec![Mark::New; parse.cells.len()];
+    let mut cycles = Vec::new();
+    for start in 0..parse.cells.len() {
+        let mut path = Vec::new();
+        let mut at = Some(start);
+        while let Some(i) = at {
+            match marks[i] {
+                Mark::Done => break,
+                Mark::OnPath => {
+                    let from = path.iter().position(|&p| p == i).unwrap();
+                    let mut cycle: Vec<usize> = path[from..].to_vec();
+                    let min = cycle.iter().enumerate().min_by_key(|&(_, &c)| c).unwrap().0;
+                    cycle.rotate_left(min);
+                    cycles.push(cycle);
+                    break;
+                }
+                Mark::New => {
+                    marks[i] = Mark::OnPath;
+                    path.push(i);
+                    at = names.input_of(&parse.cells[i]);
+                }
+            }
+        }
+        for i in path {
+            marks[i] = Mark::Done;
+        }
+    }
+    cycles
+}
+
+/// The cells to run for `targets`: each target after the cells it depends
+/// on through `input=`, every cell once, in the order the targets are given.
+/// A cycle is returned as the cells in it.
+pub fn run_order(parse: &Parse, targets: &[usize]) -> Result<Vec<usize>, Vec<usize>> {
+    let names = NameTable::new(parse);
+    let mut order = Vec::new();
+    let mut state = vec![0u8; parse.cells.len()]; // 0 new, 1 visiting, 2 done
+    for &target in targets {
+        if target >= parse.cells.len() || state[target] == 2 {
+            continue;
+        }
+        // Inputs form chains, so the dependencies of a cell are the cells
+        // its `input=` leads through, nearest last.
+        let mut chain = vec![target];
+        state[target] = 1;
+        let mut at = target;
+        while let Some(dep) = names.input_of(&parse.cells[at]) {
+            match state[dep] {
+                2 => break,
+                1 => {
+                    let from = chain.iter().position(|&c| c == dep).unwrap();
+                    return Err(chain[from..].to_vec());
+                }
+                _ => {
+                    state[dep] = 1;
+                    chain.push(dep);
+                    at = dep;
+                }
+            }
+        }
+        for &c in chain.iter().rev() {
+            state[c] = 2;
+            order.push(c);
+        }
+    }
+    Ok(order)
+}
+
+/// What is being typed at an offset, for completion.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CompletionContext {
+    /// After `@plugin=`: `range_typed` is the name typed so far, up to the
+    /// cursor.
+    PluginName {
+        range_typed: TextRange,
+    },
+    /// A line starting with `@`: `range` is what is typed from the `@` to
+    /// the cursor.
+    Directive {
+        range: TextRange,
+    },
+    /// An option key in cell `cell`'s header: `range` is the key typed so
+    /// far (empty after a space).
+    OptionKey {
+        cell: usize,
+        range: TextRange,
+    },
+    /// The value of `input=`: `range` is the value typed so far.
+    InputName {
+        cell: usize,
+        range: TextRange,
+    },
+    /// Inside cell `cell`'s body. `offset_in_body` counts bytes from the
+    /// body's start; on a blank line after the body's last non-blank line
+    /// it is past the body's end.
+    Body {
+        cell: usize,
+        offset_in_body: usize,
+    },
+    None,
+}
+
+pub fn completion_context(parse: &Parse, text: &str, offset: usize) -> CompletionContext {
+    let offset = offset.min(text.len());
+    if !text.is_char_boundary(offset) {
+        return CompletionContext::None;
+    }
+    let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[offset..].find('\n').map_or(text.len(), |i| offset + i);
+    let line = text[line_start..line_end].trim_end_matches('\r');
+    let before = &text[line_start..offset];
+
+    if line.starts_with("@plugin=") && before.len() >= "@plugin=".len() {
+        let Some(cell) = parse
+            .cells
+            .iter()
+            .find(|c| c.header.range.start == line_start)
+        else {
+            return CompletionContext::None;
+        };
+        return header_context(cell, text, line_start, offset);
+    }
+    if before.starts_with('@') && !before.contains([' ', '\t', '=']) {
+        return CompletionContext::Directive {
+            range: line_start..offset,
+        };
+    }
+    if classify(line) != crate::syntax::LineKind::Other {
+        return CompletionContext::None;
+    }
+    // The cell whose body region (up to the first directive after its
+    // header) holds the offset; the last cell starting before it.
+    let i = parse.cells.partition_point(|c| c.body.start <= offset);
+    if let Some(cell) = i.checked_sub(1).map(|i| &parse.cells[i]) {
+        let region_end = cell
+            .output
+            .as_ref()
+            .map(|o| o.range.start)
+            .or(cell.end.as_ref().map(|e| e.start))
+            .or(parse.cells.get(cell.index + 1).map(|c| c.range.start))
+            .unwrap_or(text.len());
+        if offset <= region_end {
+            let offset_in_body = offset - cell.body.start;
+            return CompletionContext::Body {
+                cell: cell.index,
+                offset_in_body,
+            };
+        }
+    }
+    CompletionContext::None
+}
+
+fn header_context(cell: &Cell, text: &str, line_start: usize, offset: usize) -> CompletionContext {
+    let name_start = line_start + "@plugin=".len();
+    let name_end = cell
+        .header
+        .plugin
+        .as_ref()
+        .map_or(name_start, |p| p.range.end);
+    if offset <= name_end {
+        return CompletionContext::PluginName {
+            range_typed: name_start..offset,
+        };
+    }
+    // Find the token holding the cursor, quotes respected as the parser
+    // does, by scanning the header up to it.
+    let bytes = text.as_bytes();
+    let mut pos = name_end;
+    let mut token_start = None;
+    let mut eq = None;
+    let mut in_quotes = false;
+    while pos < offset {
+        let b = bytes[pos];
+        if in_quotes {
+            if b == b'\\' {
+                pos += 1;
+            } else if b == b'"' {
+                in_quotes = false;
+            }
+        } else if b == b' ' || b == b'\t' {
+            token_start = None;
+            eq = None;
+        } else {
+            if token_start.is_none() {
+                token_start = Some(pos);
+            }
+            if b == b'=' && eq.is_none() {
+                eq = Some(pos);
+            } else if b == b'"' && eq == Some(pos - 1) {
+                in_quotes = true;
+            }
+        }
+        pos += 1;
+    }
+    let start = token_start.unwrap_or(offset);
+    match eq {
+        None => CompletionContext::OptionKey {
+            cell: cell.index,
+            range: start..offset.max(start),
+        },
+        Some(eq) if &text[start..eq] == "input" && !text[eq + 1..offset].starts_with('"') => {
+            CompletionContext::InputName {
+                cell: cell.index,
+                range: eq + 1..offset,
+            }
+        }
+        Some(_) => CompletionContext::None,
+    }
+}
+
+/// One entry of the outline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Symbol {
+    /// The cell's name, or its plugin and first body line.
+    pub name: String,
+    /// The plugin.
+    pub detail: Option<String>,
+    /// The whole cell.
+    pub range: TextRange,
+    /// What to select: the name's value, or the header line.
+    pub selection_range: TextRange,
+    pub cell: usize,
+}
+
+pub fn symbols(parse: &Parse, text: &str) -> Vec<Symbol> {
+    parse
+        .cells
+        .iter()
+        .map(|cell| {
+            let plugin = cell.plugin().unwrap_or("?");
+            let (name, selection_range) = match cell.header.option("name") {
+                Some(o) => (o.value.value.clone(), o.value.range.clone()),
+                None => {
+                    let first = cell.body_text(text).lines().next().unwrap_or("").trim();
+                    let mut first: String = first.chars().take(60).collect();
+                    if first.len()
+                        < cell
+                            .body_text(text)
+                            .lines()
+                            .next()
+                            .unwrap_or("")
+                            .trim()
+                            .len()
+                    {
+                        first.push('…');
+                    }
+                    let name = if first.is_empty() {
+                        plugin.to_owned()
+                    } else {
+                        format!("{plugin}: {first}")
+                    };
+                    (name, cell.header.range.clone())
+                }
+            };
+            Symbol {
+                name,
+                detail: cell.plugin().map(str::to_owned),
+                range: cell.range.clone(),
+                selection_range,
+                cell: cell.index,
+            }
+        })
+        .collect()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FoldKind {
+    Cell,
+    Output,
+}
+
+/// A foldable region. `start` is in its first line, `end` in its last (turn
+/// both into lines with [`crate::LineIndex::line_of`]); a region whose
+/// first and last lines are the same is not worth folding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fold {
+    pub start: usize,
+    pub end: usize,
+    pub kind: FoldKind,
+}
+
+pub fn folding(parse: &Parse) -> Vec<Fold> {
+    let mut folds = Vec::new();
+    for cell in &parse.cells {
+        folds.push(Fold {
+            start: cell.range.start,
+            end: cell.range.end,
+            kind: FoldKind::Cell,
+        });
+        if let Some(out) = &cell.output {
+            folds.push(block_fold(out));
+        }
+    }
+    folds.extend(parse.stray_outputs.iter().map(block_fold));
+    folds.sort_by_key(|f| f.start);
+    folds
+}
+
+fn block_fold(out: &crate::syntax::OutputBlock) -> Fold {
+    // The block's range ends after its newline: one byte back is inside
+    // its last line.
+    let end = if out.range.end > out.header_range.end {
+        out.range.end - 1
+    } else {
+        out.range.end
+    };
+    Fold {
+        start: out.range.start,
+        end,
+        kind: FoldKind::Output,
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TokenKind {
+    /// `@plugin=`, `@output`, `@end`.
+    Directive,
+    PluginName,
+    OptionKey,
+    OptionValue,
+    /// The `>` (and its space) starting an output line.
+    OutputPrefix,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SemanticToken {
+    pub range: TextRange,
+    pub kind: TokenKind,
+}
+
+/// Highlighting, sorted and never overlapping; no token spans lines.
+pub fn semantic_tokens(parse: &Parse, text: &str) -> Vec<SemanticToken> {
+    let mut tokens = Vec::new();
+    let mut push = |range: TextRange, kind| {
+        if !range.is_empty() {
+            tokens.push(SemanticToken { range, kind });
+        }
+    };
+    let mut blocks: Vec<&crate::syntax::OutputBlock> = parse.stray_outputs.iter().collect();
+    for cell in &parse.cells {
+        let h = &cell.header;
+        push(
+            h.range.start..h.range.start + "@plugin=".len(),
+            TokenKind::Directive,
+        );
+        if let Some(p) = &h.plugin {
+            push(p.range.clone(), TokenKind::PluginName);
+        }
+        for o in &h.options {
+            push(o.key.range.clone(), TokenKind::OptionKey);
+            push(o.value.range.clone(), TokenKind::OptionValue);
+        }
+        if let Some(out) = &cell.output {
+            blocks.push(out);
+        }
+        if let Some(end) = &cell.end {
+            push(end.start..end.start + "@end".len(), TokenKind::Directive);
+        }
+    }
+    for out in blocks {
+        let start = out.header_range.start;
+        push(start..start + "@output".len(), TokenKind::Directive);
+        // The block's own options, as the parser read them.
+        let mut errors = Vec::new();
+        let options = crate::syntax::parse_options_in(
+            text,
+            start + "@output".len(),
+            out.header_range.end,
+            &mut errors,
+        );
+        for o in options {
+            push(o.key.range.clone(), TokenKind::OptionKey);
+            push(o.value.range.clone(), TokenKind::OptionValue);
+        }
+        let mut pos = out.header_range.end;
+        while let Some(i) = text[pos..out.range.end].find('\n') {
+            let line = pos + i + 1;
+            if line >= out.range.end {
+                break;
+            }
+            let prefix = if text[line..].starts_with("> ") { 2 } else { 1 };
+            push(line..line + prefix, TokenKind::OutputPrefix);
+            pos = line;
+        }
+    }
+    tokens.sort_by_key(|t| t.range.start);
+    tokens
+}

@@ -1,0 +1,165 @@
+mod common;
+
+use std::fmt::Write;
+
+use databook_notebook::{
+    Catalog, CompletionContext, LineIndex, PluginInfo, analyze, completion_context, folding, parse,
+    run_order, semantic_tokens, symbols,
+};
+
+/// The plugins the fixtures know: prometheus and http with options, jq with
+/// none, and `broken`, which failed to load.
+struct TestCatalog;
+
+impl Catalog for TestCatalog {
+    fn lookup(&self, name: &str) -> PluginInfo {
+        let options = |o: &[&str]| PluginInfo::Known {
+            options: o.iter().map(|s| s.to_string()).collect(),
+        };
+        match name {
+            "prometheus" => options(&["range", "step", "instant"]),
+            "http" => options(&["headers"]),
+            "jq" => options(&[]),
+            "postgres" => options(&["database"]),
+            "broken" => PluginInfo::Failed {
+                reason: "plugins/broken/config.toml:3: unknown key `colour`".to_owned(),
+            },
+            _ => PluginInfo::Unknown,
+        }
+    }
+
+    fn names(&self) -> Vec<String> {
+        ["prometheus", "http", "jq", "postgres", "broken"]
+            .map(String::from)
+            .to_vec()
+    }
+}
+
+fn dump_analysis(text: &str) -> String {
+    let p = parse(text);
+    let index = LineIndex::new(text);
+    let t = |r: &std::ops::Range<usize>| text[r.clone()].to_owned();
+    let mut out = String::new();
+    writeln!(out, "diagnostics").unwrap();
+    for d in analyze(&p, text, &TestCatalog) {
+        writeln!(
+            out,
+            "  {:?} {} {:?} {:?}: {}",
+            d.severity,
+            d.code,
+            d.range,
+            t(&d.range),
+            d.message
+        )
+        .unwrap();
+        for f in d.fixes {
+            writeln!(
+                out,
+                "    fix {:?}: {:?} -> {:?}",
+                f.title, f.edit.range, f.edit.new_text
+            )
+            .unwrap();
+        }
+    }
+    let all: Vec<usize> = (0..p.cells.len()).collect();
+    writeln!(out, "run order {:?}", run_order(&p, &all)).unwrap();
+    writeln!(out, "symbols").unwrap();
+    for s in symbols(&p, text) {
+        writeln!(
+            out,
+            "  {} {:?} detail {:?} range {:?} select {:?}",
+            s.cell,
+            s.name,
+            s.detail,
+            s.range,
+            t(&s.selection_range)
+        )
+        .unwrap();
+    }
+    writeln!(out, "folding").unwrap();
+    for f in folding(&p) {
+        writeln!(
+            out,
+            "  {:?} lines {}..={}",
+            f.kind,
+            index.line_of(f.start),
+            index.line_of(f.end)
+        )
+        .unwrap();
+    }
+    writeln!(out, "tokens").unwrap();
+    for tok in semantic_tokens(&p, text) {
+        writeln!(out, "  {:?} {:?}", tok.kind, t(&tok.range)).unwrap();
+    }
+    out
+}
+
+#[test]
+fn analysis_fixtures() {
+    common::check_dir("analyze", dump_analysis);
+}
+
+/// Each section of a completion fixture (sections are separated by lines
+/// `-----`) holds one `$0`, the cursor.
+fn dump_completion(fixture: &str) -> String {
+    let mut out = String::new();
+    for section in fixture.split("-----\n") {
+        let offset = section.find("$0").expect("a $0 in every section");
+        let text = section.replacen("$0", "", 1);
+        let p = parse(&text);
+        let context = completion_context(&p, &text, offset);
+        let shown = match &context {
+            CompletionContext::PluginName { range_typed: r }
+            | CompletionContext::Directive { range: r }
+            | CompletionContext::OptionKey { range: r, .. }
+            | CompletionContext::InputName { range: r, .. } => {
+                format!("{context:?} typed {:?}", &text[r.clone()])
+            }
+            CompletionContext::Body {
+                cell,
+                offset_in_body,
+            } => {
+                let body = &p.cells[*cell].body;
+                let upto = &text[body.start..(body.start + offset_in_body).min(text.len())];
+                format!("{context:?} before cursor {upto:?}")
+            }
+            CompletionContext::None => "None".to_owned(),
+        };
+        let first_line = section.lines().find(|l| l.contains("$0")).unwrap_or("");
+        writeln!(out, "{first_line}\n  => {shown}").unwrap();
+    }
+    out
+}
+
+#[test]
+fn completion_fixtures() {
+    common::check_dir("completion", dump_completion);
+}
+
+#[test]
+fn run_order_puts_inputs_first_and_reports_cycles() {
+    let text = "@plugin=jq name=c input=b\n.\n@plugin=jq name=a\n.\n@plugin=jq name=b input=a\n.\n@plugin=jq input=nowhere\n.\n";
+    let p = parse(text);
+    assert_eq!(run_order(&p, &[0]), Ok(vec![1, 2, 0]));
+    assert_eq!(run_order(&p, &[2, 0, 3]), Ok(vec![1, 2, 0, 3]));
+    assert_eq!(run_order(&p, &[0, 1, 2, 3]), Ok(vec![1, 2, 0, 3]));
+    assert_eq!(run_order(&p, &[9]), Ok(vec![]));
+    let cyclic = "@plugin=jq name=x input=z\n.\n@plugin=jq name=y input=x\n.\n@plugin=jq name=z input=y\n.\n@plugin=jq name=w\n.\n";
+    let p = parse(cyclic);
+    assert_eq!(run_order(&p, &[3]), Ok(vec![3]));
+    let mut cycle = run_order(&p, &[1]).unwrap_err();
+    cycle.sort();
+    assert_eq!(cycle, [0, 1, 2]);
+}
+
+#[test]
+fn durations() {
+    use databook_notebook::parse_duration;
+    use std::time::Duration;
+    assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
+    assert_eq!(parse_duration("10s"), Some(Duration::from_secs(10)));
+    assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
+    for bad in ["", "s", "10", "1.5s", "10 s", "-1s", "10h", "9999999999s"] {
+        assert_eq!(parse_duration(bad), None, "{bad}");
+    }
+}
