@@ -15,4 +15,9 @@ pub static BUILTINS: &[Builtin] = &[
         config: include_str!("../../plugins/http/config.toml"),
         wasm: include_bytes!("../../plugins/http/plugin.wasm"),
     },
+    Builtin {
+        name: "jq",
+        config: include_str!("../../plugins/jq/config.toml"),
+        wasm: include_bytes!("../../plugins/jq/plugin.wasm"),
+    },
 ];

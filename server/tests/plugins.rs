@@ -394,3 +394,110 @@ async fn http_syntax_errors_are_reported_at_their_place() {
         .collect();
     assert_eq!(options, ["show", "allow-status"]);
 }
+
+// ------------------------------------------------------------------ jq --
+
+/// A jq cell over `input`, as a notebook's `input=` hands it.
+fn jq_cell(filter: &str, input: Option<Output>, options: &[(&str, &str)]) -> Cell {
+    Cell {
+        input,
+        ..cell(filter, options)
+    }
+}
+
+#[tokio::test]
+async fn jq_filters_the_output_of_an_http_cell() {
+    let server = TestServer::start().await;
+    let http = load("http", &[]).await;
+    let jq = load("jq", &[]).await;
+    let response = run_ok(&http, cell(&server.url("/json"), &[])).await;
+
+    let doubled = run_ok(
+        &jq,
+        jq_cell(".items | map(. * 2)", Some(response.clone()), &[]),
+    )
+    .await;
+    assert_eq!(doubled.mime, "application/json");
+    assert_eq!(json_of(&doubled), json!([2, 4, 6]));
+
+    // Several results are gathered into an array.
+    let each = run_ok(&jq, jq_cell(".items[]", Some(response.clone()), &[])).await;
+    assert_eq!(json_of(&each), json!([1, 2, 3]));
+
+    let name = run_ok(&jq, jq_cell(".name", Some(response.clone()), &[])).await;
+    assert_eq!(name.data, "\"databook\"");
+    let raw = run_ok(&jq, jq_cell(".name", Some(response), &[("raw", "true")])).await;
+    assert_eq!(
+        raw,
+        Output {
+            mime: "text/plain".into(),
+            data: "databook".into()
+        }
+    );
+
+    // The whole response, status and headers included, through show=response.
+    let full = run_ok(&http, cell(&server.url("/json"), &[("show", "response")])).await;
+    let status = run_ok(&jq, jq_cell("[.status, .body.items[-1]]", Some(full), &[])).await;
+    assert_eq!(json_of(&status), json!([200, 3]));
+}
+
+#[tokio::test]
+async fn jq_without_input_runs_over_null() {
+    let jq = load("jq", &[]).await;
+    let output = run_ok(&jq, jq_cell(r#"{"a": [1, 2]} | .a | add"#, None, &[])).await;
+    assert_eq!(json_of(&output), json!(3));
+    let output = run_ok(&jq, jq_cell(".", None, &[])).await;
+    assert_eq!(json_of(&output), json!(null));
+    let output = run_ok(&jq, jq_cell("empty", None, &[])).await;
+    assert_eq!(json_of(&output), json!([]));
+}
+
+#[tokio::test]
+async fn jq_reads_text_input_as_a_string() {
+    let jq = load("jq", &[]).await;
+    let text = Output {
+        mime: "text/plain".into(),
+        data: "plain words here".into(),
+    };
+    let output = run_ok(&jq, jq_cell(r#"split(" ") | length"#, Some(text), &[])).await;
+    assert_eq!(json_of(&output), json!(3));
+
+    let broken = Output {
+        mime: "application/json".into(),
+        data: "{\"a\": ".into(),
+    };
+    let (message, _) = run_err(&jq, jq_cell(".", Some(broken), &[])).await;
+    assert!(
+        message.starts_with("the input (application/json) is not valid JSON"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn jq_syntax_errors_point_into_the_filter() {
+    let jq = load("jq", &[]).await;
+    let filter = ".items\n| map(. +)";
+    let problems = jq.check(filter, &[]).await.unwrap();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(&filter[problems[0].start..problems[0].end], ")");
+    assert_eq!(problems[0].severity, Severity::Error);
+    let (message, _) = run_err(&jq, jq_cell(filter, None, &[])).await;
+    assert_eq!(
+        message,
+        format!(
+            "the filter has an error at line 2, column 10: {}",
+            problems[0].message
+        )
+    );
+
+    let filter = ".a | frobnicate(1)";
+    let problems = jq.check(filter, &[]).await.unwrap();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(&filter[problems[0].start..problems[0].end], "frobnicate");
+    assert_eq!(problems[0].message, "undefined filter `frobnicate/1`");
+
+    assert!(jq.check(".a | map(. + 1)", &[]).await.unwrap().is_empty());
+
+    let (message, _) = run_err(&jq, jq_cell("1 | .a", None, &[])).await;
+    assert_eq!(message, "the filter failed: cannot index 1 with \"a\"");
+}
