@@ -30,6 +30,11 @@ pub enum Command {
     /// List every plugin found: version, origin, permissions and limits, or
     /// why it failed to load.
     Plugins(PluginsArgs),
+    /// Serve the plugins over gRPC, for programs and other machines
+    /// (docs/grpc.md).
+    Serve(crate::serve::ServeArgs),
+    /// Run one plugin on a `databook serve`, as `exec` would run it here.
+    Call(crate::call::CallArgs),
 }
 
 /// What every command that touches plugins starts from.

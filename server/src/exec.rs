@@ -77,7 +77,7 @@ pub async fn exec(cli: &Cli, args: &ExecArgs) -> anyhow::Result<ExitCode> {
 
 /// The text of a result for a terminal: JSON pretty-printed, the rest as
 /// it is.
-fn render(mime: &str, data: &str) -> String {
+pub(crate) fn render(mime: &str, data: &str) -> String {
     if (mime == "application/json" || mime.ends_with("+json"))
         && let Ok(value) = serde_json::from_str::<serde_json::Value>(data)
         && let Ok(pretty) = serde_json::to_string_pretty(&value)
@@ -87,13 +87,13 @@ fn render(mime: &str, data: &str) -> String {
     data.to_string()
 }
 
-fn parse_option(text: &str) -> Result<(String, String), String> {
+pub(crate) fn parse_option(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
         Some((key, value)) if !key.is_empty() => Ok((key.to_string(), value.to_string())),
         _ => Err(format!("{text:?} is not KEY=VALUE")),
     }
 }
 
-fn parse_timeout(text: &str) -> Result<std::time::Duration, String> {
+pub(crate) fn parse_timeout(text: &str) -> Result<std::time::Duration, String> {
     text.parse::<databook_runtime::Timeout>().map(|t| t.0)
 }

@@ -3,9 +3,11 @@
 //! messages and exit codes.
 
 mod builtins;
+mod call;
 mod cli;
 mod exec;
 mod plugins;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -33,6 +35,8 @@ fn main() -> ExitCode {
         match &cli.command {
             Command::Exec(args) => exec::exec(&cli, args).await,
             Command::Plugins(args) => plugins::list(&cli, args).await,
+            Command::Serve(args) => serve::serve(&cli, args).await,
+            Command::Call(args) => call::call(args).await,
         }
     });
     match result {
