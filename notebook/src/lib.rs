@@ -6,6 +6,7 @@
 //! into lines and UTF-16 columns for editors.
 
 pub mod analysis;
+mod document;
 mod dump;
 pub mod edit;
 mod line_index;
@@ -17,6 +18,7 @@ pub use crate::analysis::{
     TokenKind, analyze, completion_context, folding, parse_duration, run_order, semantic_tokens,
     symbols,
 };
+pub use crate::document::Document;
 pub use crate::dump::dump_parse;
 pub use crate::edit::{Edit, clear_output, locate_cell, set_output};
 pub use crate::line_index::{LineCol, LineIndex};
