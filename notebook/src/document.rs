@@ -38,7 +38,11 @@ impl Document {
     /// Replaces `range` with `new_text` and reparses what the edit can have
     /// changed. A range past the end or off a character boundary is
     /// widened to the nearest boundaries within the text.
-    pub fn apply(&mut self, range: TextRange, new_text: &str) {
+    ///
+    /// Returns the indices of the cells that were read anew; every other
+    /// cell is an old one, unchanged but for its offsets and index, so that
+    /// what was computed for it (a plugin's `check`, say) still holds.
+    pub fn apply(&mut self, range: TextRange, new_text: &str) -> std::ops::Range<usize> {
         let len = self.text.len();
         let mut start = range.start.min(len);
         let mut end = range.end.min(len).max(start);
@@ -120,6 +124,7 @@ impl Document {
         for block in &mut p.stray_outputs[a + n..] {
             shift_block(block, delta);
         }
+        keep_cells..new_tail_from
     }
 }
 

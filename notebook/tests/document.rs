@@ -73,7 +73,8 @@ fn typing_in_a_body_keeps_later_cells_and_shifts_them() {
     let text =
         "@plugin=jq name=a\n.a\n@plugin=jq name=b\n.b\n@output status=ok mime=text/plain\n> 1\n";
     let mut doc = Document::new(text);
-    doc.apply(20..20, "xyz");
+    // Only the first cell is read again.
+    assert_eq!(doc.apply(20..20, "xyz"), 0..1);
     assert_eq!(
         doc.text(),
         "@plugin=jq name=a\n.axyz\n@plugin=jq name=b\n.b\n@output status=ok mime=text/plain\n> 1\n"
@@ -81,12 +82,29 @@ fn typing_in_a_body_keeps_later_cells_and_shifts_them() {
     assert_eq!(doc.parse(), &parse(doc.text()));
     assert_eq!(doc.parse().cells[1].header.range.start, 24);
     // Deleting the `@` of a header merges its cell into the one above.
-    doc.apply(24..25, "");
+    assert_eq!(doc.apply(24..25, ""), 0..1);
     assert_eq!(doc.parse().cells.len(), 1);
     assert_eq!(doc.parse(), &parse(doc.text()));
     // Typing it back splits them again.
-    doc.apply(24..24, "@");
+    assert_eq!(doc.apply(24..24, "@"), 0..2);
     assert_eq!(doc.parse().cells.len(), 2);
+    assert_eq!(doc.parse(), &parse(doc.text()));
+}
+
+#[test]
+fn a_keystroke_in_a_large_notebook_reads_one_cell() {
+    let text: String = (0..1000)
+        .map(|i| format!("@plugin=jq name=c{i}\n.a\n\n"))
+        .collect();
+    let mut doc = Document::new(text);
+    let at = doc.parse().cells[500].body.start;
+    assert_eq!(doc.apply(at..at, "x"), 500..501);
+    assert_eq!(doc.parse(), &parse(doc.text()));
+    // A new header typed in a body splits the cell: two cells read.
+    let at = doc.parse().cells[10].body.end;
+    assert_eq!(doc.apply(at..at, "\n@plugin=jq"), 10..12);
+    assert_eq!(doc.parse().cells.len(), 1001);
+    assert_eq!(doc.parse().cells[1000].index, 1000);
     assert_eq!(doc.parse(), &parse(doc.text()));
 }
 
