@@ -220,6 +220,21 @@ fn check_databook_options(cell: &Cell, names: &NameTable, out: &mut Vec<Diagnost
             fixes: Vec::new(),
         });
     }
+    // How `databook run --check` compares the cell's output.
+    if let Some(check) = cell.header.option("check")
+        && !matches!(check.value.value.as_str(), "exact" | "status" | "skip")
+    {
+        out.push(Diagnostic {
+            range: check.value.range.clone(),
+            severity: Severity::Error,
+            code: "bad-check",
+            message: format!(
+                "`{}` is not a check mode: write `exact` (the default), `status` or `skip`",
+                check.value.value
+            ),
+            fixes: Vec::new(),
+        });
+    }
 }
 
 /// Whether `s` is a valid cell name: `[A-Za-z][A-Za-z0-9_-]*`.

@@ -53,7 +53,7 @@ pub struct Cell {
 }
 
 /// The option keys that databook itself reads, never passed to plugins.
-pub const DATABOOK_OPTIONS: [&str; 3] = ["name", "input", "timeout"];
+pub const DATABOOK_OPTIONS: [&str; 4] = ["name", "input", "timeout", "check"];
 
 impl Cell {
     /// The plugin named by the header, if there is a name at all.

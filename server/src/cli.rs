@@ -35,6 +35,10 @@ pub enum Command {
     Serve(crate::serve::ServeArgs),
     /// Run one plugin on a `databook serve`, as `exec` would run it here.
     Call(crate::call::CallArgs),
+    /// Serve the language server on stdin and stdout, for editors.
+    Lsp(crate::lsp::LspArgs),
+    /// Run a notebook's cells and write their outputs back into it.
+    Run(crate::headless::RunArgs),
 }
 
 /// What every command that touches plugins starts from.
@@ -49,7 +53,13 @@ impl Cli {
     /// folder), the search path and starts the runtime.
     pub fn setup(&self) -> anyhow::Result<Setup> {
         let cwd = std::env::current_dir().context("cannot read the current folder")?;
-        let workspace = Workspace::discover(&cwd)?;
+        self.setup_at(&cwd)
+    }
+
+    /// The same, for a workspace found from `dir` upwards.
+    pub fn setup_at(&self, dir: &std::path::Path) -> anyhow::Result<Setup> {
+        let dir = std::path::absolute(dir).context("cannot resolve the folder")?;
+        let workspace = Workspace::discover(&dir)?;
         let search = SearchPath::new(
             &self.plugin_dirs,
             std::env::var_os("DATABOOK_PLUGINS"),

@@ -4,8 +4,11 @@
 
 mod builtins;
 mod call;
+mod cells;
 mod cli;
 mod exec;
+mod headless;
+mod lsp;
 mod plugins;
 mod serve;
 
@@ -37,6 +40,8 @@ fn main() -> ExitCode {
             Command::Plugins(args) => plugins::list(&cli, args).await,
             Command::Serve(args) => serve::serve(&cli, args).await,
             Command::Call(args) => call::call(args).await,
+            Command::Lsp(args) => lsp::serve_stdio(&cli, args).await,
+            Command::Run(args) => headless::run(&cli, args).await,
         }
     });
     match result {

@@ -1,0 +1,433 @@
+//! `databook run NOTEBOOK.dbk`: runs cells without an editor, in `input=`
+//! dependency order, and writes their outputs back into the file (or, with
+//! `--check`, compares them with the file's, for notebooks as tests in CI).
+
+use std::collections::HashMap;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Args;
+use databook_notebook::{Parse, parse, run_order, set_output};
+use databook_runtime::{Failure, LogLine, Output, Plugin, Registry};
+use serde_json::json;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::cells;
+use crate::cli::{Cli, process_env};
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The notebook to run.
+    pub notebook: PathBuf,
+    /// Run only this cell (by its `name=`) and the cells it takes input
+    /// from; repeatable.
+    #[arg(long = "cell", value_name = "NAME")]
+    pub cells: Vec<String>,
+    /// Run without writing, and fail with a diff when an output differs
+    /// from the one in the file (a cell's `check=` says how it is compared:
+    /// `exact`, `status` or `skip`).
+    #[arg(long)]
+    pub check: bool,
+    /// Write a JUnit XML report of the check, one test case per cell.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Print each cell's full result as a line of JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// How many independent cells may run at once.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: u16,
+    /// Override this option in every cell that has it (e.g. `range=1h`);
+    /// repeatable.
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = crate::exec::parse_option)]
+    pub set: Vec<(String, String)>,
+}
+
+/// How a cell's output is compared under `--check`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CheckMode {
+    /// The output block must be byte for byte the one in the file.
+    Exact,
+    /// The run must still succeed.
+    Status,
+    /// Not compared.
+    Skip,
+}
+
+/// One cell's run in this invocation.
+struct Ran {
+    result: Result<Output, Failure>,
+    logs: Vec<LogLine>,
+    elapsed: Duration,
+}
+
+/// How one cell came out of a check.
+enum Verdict {
+    Pass,
+    Skipped,
+    /// Why it failed, with a diff when outputs differ.
+    Fail(String),
+}
+
+pub async fn run(cli: &Cli, args: &RunArgs) -> anyhow::Result<ExitCode> {
+    let path = &args.notebook;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let parsed = parse(&text);
+    let targets = targets(&parsed, &args.cells)?;
+    let order = run_order(&parsed, &targets).map_err(|cycle| {
+        let names: Vec<String> = cycle.iter().map(|&i| label(&parsed, i)).collect();
+        anyhow::anyhow!(
+            "the cells' input= options form a cycle: {}",
+            names.join(" → ")
+        )
+    })?;
+
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let setup = cli.setup_at(dir)?;
+    let mut plugins: HashMap<String, Result<Plugin, String>> = HashMap::new();
+    for &index in &order {
+        if let Some(name) = parsed.cells[index].plugin()
+            && !plugins.contains_key(name)
+        {
+            let plugin = Registry::load_one(
+                &setup.runtime,
+                &setup.search,
+                &setup.workspace,
+                process_env,
+                name,
+            )
+            .await
+            .map_err(|e| e.to_string());
+            plugins.insert(name.to_string(), plugin);
+        }
+    }
+
+    let started = Instant::now();
+    let ran = run_cells(&parsed, &text, &order, &plugins, args).await;
+    let elapsed = started.elapsed();
+
+    let failed = order.iter().filter(|i| ran[i].result.is_err()).count();
+    if args.json {
+        let mut stdout = std::io::stdout().lock();
+        for &index in &order {
+            writeln!(stdout, "{}", json_line(&parsed, index, &ran[&index]))?;
+        }
+    }
+
+    let mut exit = if failed > 0 { 1 } else { 0 };
+    if args.check || args.junit.is_some() {
+        let verdicts: Vec<(usize, Verdict)> = order
+            .iter()
+            .map(|&index| (index, verdict(&parsed, &text, index, &ran[&index])))
+            .collect();
+        let differing = verdicts
+            .iter()
+            .filter(|(_, v)| matches!(v, Verdict::Fail(_)))
+            .count();
+        for (index, verdict) in &verdicts {
+            if let Verdict::Fail(why) = verdict {
+                eprintln!("✗ {}: {why}", label(&parsed, *index));
+            }
+        }
+        if let Some(junit) = &args.junit {
+            write_junit(junit, path, &parsed, &verdicts, &ran)?;
+        }
+        if args.check {
+            exit = if differing > 0 || failed > 0 { 1 } else { 0 };
+            eprintln!(
+                "checked {} cells: {} differ, {} failed, in {:.1} s",
+                order.len(),
+                differing,
+                failed,
+                elapsed.as_secs_f64()
+            );
+            return Ok(ExitCode::from(exit));
+        }
+    }
+
+    let written = write_outputs(path, &text, &parsed, &order, &ran)?;
+    eprintln!(
+        "ran {} cells: {} ok, {} failed, in {:.1} s{}",
+        order.len(),
+        order.len() - failed,
+        failed,
+        elapsed.as_secs_f64(),
+        if written {
+            ""
+        } else {
+            " (the file is unchanged)"
+        }
+    );
+    Ok(ExitCode::from(exit))
+}
+
+/// The cells to run: every cell, or those named (an unknown name is an
+/// error that lists the names there are).
+fn targets(parsed: &Parse, names: &[String]) -> anyhow::Result<Vec<usize>> {
+    if names.is_empty() {
+        return Ok((0..parsed.cells.len()).collect());
+    }
+    let mut targets = Vec::new();
+    for name in names {
+        match parsed.cells.iter().find(|c| c.name() == Some(name)) {
+            Some(cell) => targets.push(cell.index),
+            None => {
+                let known: Vec<&str> = parsed.cells.iter().filter_map(|c| c.name()).collect();
+                let suggestions = databook_runtime::closest(name, known.iter().copied());
+                match suggestions.first() {
+                    Some(best) => bail!("no cell is named {name:?} (did you mean {best:?}?)"),
+                    None => bail!(
+                        "no cell is named {name:?}; the named cells are: {}",
+                        known.join(", ")
+                    ),
+                }
+            }
+        }
+    }
+    Ok(targets)
+}
+
+fn label(parsed: &Parse, index: usize) -> String {
+    let cell = &parsed.cells[index];
+    match (cell.name(), cell.plugin()) {
+        (Some(name), _) => name.to_string(),
+        (None, Some(plugin)) => format!("cell {} ({plugin})", index + 1),
+        (None, None) => format!("cell {}", index + 1),
+    }
+}
+
+/// Runs `order`, each cell once its input cell is done, at most `--jobs` at
+/// a time.
+async fn run_cells(
+    parsed: &Parse,
+    text: &str,
+    order: &[usize],
+    plugins: &HashMap<String, Result<Plugin, String>>,
+    args: &RunArgs,
+) -> HashMap<usize, Ran> {
+    let by_name: HashMap<&str, usize> = parsed
+        .cells
+        .iter()
+        .filter_map(|c| Some((c.name()?, c.index)))
+        .collect();
+    let dependency =
+        |index: usize| -> Option<usize> { by_name.get(parsed.cells[index].input()?).copied() };
+    let progress = progress_bar(order.len());
+    let permits = Arc::new(Semaphore::new(args.jobs as usize));
+    let mut done: HashMap<usize, Ran> = HashMap::new();
+    let mut waiting: Vec<usize> = order.to_vec();
+    let mut running = JoinSet::new();
+    while !waiting.is_empty() || !running.is_empty() {
+        // Start every waiting cell whose input is done.
+        let mut still_waiting = Vec::new();
+        for index in waiting {
+            let ready = dependency(index).is_none_or(|dep| done.contains_key(&dep));
+            if !ready {
+                still_waiting.push(index);
+                continue;
+            }
+            let cell = &parsed.cells[index];
+            let input = match dependency(index).map(|dep| &done[&dep].result) {
+                None => Ok(None),
+                Some(Ok(output)) => Ok(Some(output.clone())),
+                Some(Err(_)) => Err(format!(
+                    "its input cell `{}` failed",
+                    cell.input().unwrap_or_default()
+                )),
+            };
+            let plugin = match cell.plugin().map(|name| &plugins[name]) {
+                None => Err("the cell names no plugin".to_string()),
+                Some(Err(error)) => Err(error.clone()),
+                Some(Ok(plugin)) => Ok(plugin.clone()),
+            };
+            let prepared = input.and_then(|input| cells::prepare(cell, text, input, &args.set));
+            let permits = permits.clone();
+            let label = label(parsed, index);
+            running.spawn(async move {
+                let _permit = permits.acquire_owned().await;
+                let ran = match (plugin, prepared) {
+                    (Ok(plugin), Ok((run, timeout))) => {
+                        let report = plugin.run(run, timeout).await;
+                        Ran {
+                            result: report.result,
+                            logs: report.logs,
+                            elapsed: report.elapsed,
+                        }
+                    }
+                    (Err(message), _) | (_, Err(message)) => Ran {
+                        result: Err(cells::not_run(message)),
+                        logs: Vec::new(),
+                        elapsed: Duration::ZERO,
+                    },
+                };
+                (index, label, ran)
+            });
+        }
+        waiting = still_waiting;
+        let Some(finished) = running.join_next().await else {
+            // Nothing runs and nothing can start: only possible if an input
+            // is outside `order`, which `run_order` rules out.
+            break;
+        };
+        let (index, label, ran) = finished.expect("a cell's task does not panic");
+        if let Some(progress) = &progress {
+            let mark = if ran.result.is_ok() { "✓" } else { "✗" };
+            progress.println(format!("{mark} {label}  {} ms", ran.elapsed.as_millis()));
+            progress.inc(1);
+        }
+        done.insert(index, ran);
+    }
+    if let Some(progress) = progress {
+        progress.finish_and_clear();
+    }
+    done
+}
+
+/// A progress bar on a terminal; nothing when stderr is piped.
+fn progress_bar(cells: usize) -> Option<indicatif::ProgressBar> {
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(cells as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {pos}/{len} cells {wide_bar} {elapsed}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar.enable_steady_tick(Duration::from_millis(100));
+    Some(bar)
+}
+
+fn json_line(parsed: &Parse, index: usize, ran: &Ran) -> serde_json::Value {
+    let cell = &parsed.cells[index];
+    let (status, mime, data) = match &ran.result {
+        Ok(output) => ("ok", output.mime.as_str(), output.data.clone()),
+        Err(failure) => ("error", "text/plain", failure.to_string()),
+    };
+    json!({
+        "cell": index,
+        "name": cell.name(),
+        "plugin": cell.plugin(),
+        "status": status,
+        "mime": mime,
+        "data": data,
+        "hint": ran.result.as_ref().err().and_then(|f| f.hint()),
+        "elapsed_ms": ran.elapsed.as_secs_f64() * 1000.0,
+        "logs": ran.logs.iter().map(|l| json!({"level": l.level.to_string(), "message": l.message})).collect::<Vec<_>>(),
+    })
+}
+
+fn check_mode(parsed: &Parse, index: usize) -> CheckMode {
+    match parsed.cells[index].option("check") {
+        Some("status") => CheckMode::Status,
+        Some("skip") => CheckMode::Skip,
+        _ => CheckMode::Exact,
+    }
+}
+
+fn verdict(parsed: &Parse, text: &str, index: usize, ran: &Ran) -> Verdict {
+    let cell = &parsed.cells[index];
+    match check_mode(parsed, index) {
+        CheckMode::Skip => Verdict::Skipped,
+        CheckMode::Status => match &ran.result {
+            Ok(_) => Verdict::Pass,
+            Err(failure) => Verdict::Fail(format!("the run failed: {failure}")),
+        },
+        CheckMode::Exact => {
+            let new = cells::block(&ran.result);
+            let old = cell
+                .output
+                .as_ref()
+                .map(|o| text[o.range.clone()].to_string())
+                .unwrap_or_default();
+            // The file's block may lack a final newline at the end of the file.
+            if old.trim_end_matches(['\r', '\n']) == new.trim_end_matches('\n') {
+                Verdict::Pass
+            } else {
+                let diff = similar::TextDiff::from_lines(&old, &new)
+                    .unified_diff()
+                    .header("in the file", "this run")
+                    .to_string();
+                Verdict::Fail(format!("the output differs\n{diff}"))
+            }
+        }
+    }
+}
+
+fn write_junit(
+    file: &Path,
+    notebook: &Path,
+    parsed: &Parse,
+    verdicts: &[(usize, Verdict)],
+    ran: &HashMap<usize, Ran>,
+) -> anyhow::Result<()> {
+    use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+    let mut suite = TestSuite::new(notebook.display().to_string());
+    for (index, verdict) in verdicts {
+        let status = match verdict {
+            Verdict::Pass => TestCaseStatus::success(),
+            Verdict::Skipped => TestCaseStatus::skipped(),
+            Verdict::Fail(why) => {
+                let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                status.set_description(why.clone());
+                status
+            }
+        };
+        let mut case = TestCase::new(label(parsed, *index), status);
+        case.set_time(ran[index].elapsed);
+        suite.add_test_case(case);
+    }
+    let mut report = Report::new("databook");
+    report.add_test_suite(suite);
+    let xml = report
+        .to_string()
+        .context("cannot write the JUnit report")?;
+    std::fs::write(file, xml).with_context(|| format!("cannot write {}", file.display()))
+}
+
+/// Writes every output block into the notebook, atomically (a temporary
+/// file renamed over it), and only if something changed.
+fn write_outputs(
+    path: &Path,
+    text: &str,
+    parsed: &Parse,
+    order: &[usize],
+    ran: &HashMap<usize, Ran>,
+) -> anyhow::Result<bool> {
+    // Edits are made from the last cell up, so that each is computed on a
+    // text where the cells above are still where the parse says.
+    let mut indexes: Vec<usize> = order.to_vec();
+    indexes.sort_unstable_by(|a, b| b.cmp(a));
+    let mut new_text = text.to_string();
+    for index in indexes {
+        let block = cells::block(&ran[&index].result);
+        if let Some(edit) = set_output(text, parsed, index, &block) {
+            new_text.replace_range(edit.range.clone(), &edit.new_text);
+        }
+    }
+    if new_text == text {
+        return Ok(false);
+    }
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut temp = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("cannot write next to {}", path.display()))?;
+    temp.write_all(new_text.as_bytes())?;
+    temp.as_file().sync_all()?;
+    if let Ok(metadata) = std::fs::metadata(path) {
+        let _ = std::fs::set_permissions(temp.path(), metadata.permissions());
+    }
+    temp.persist(path)
+        .with_context(|| format!("cannot replace {}", path.display()))?;
+    Ok(true)
+}

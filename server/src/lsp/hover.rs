@@ -1,0 +1,231 @@
+//! Hover: on a plugin's name, what it is and may touch; on an output block,
+//! the cell's full latest result, as Markdown, with its run time and log
+//! (for editors with no preview pane, such as Helix).
+
+use std::fmt::Write as _;
+
+use databook_runtime::Plugin;
+use serde_json::Value;
+use tower_lsp_server::ls_types::*;
+
+use super::run::{Record, cell_key};
+use super::{State, convert};
+
+/// How many table rows or series a hover shows before saying how many more.
+const HOVER_ROWS: usize = 200;
+
+pub fn hover(state: &State, position: TextDocumentPositionParams) -> Option<Hover> {
+    let uri = &position.text_document.uri;
+    let snapshot = state.documents.get(uri)?;
+    let offset = convert::offset(&snapshot.index, position.position);
+    let loaded = state.plugins.current();
+    let inside = |range: &std::ops::Range<usize>| range.start <= offset && offset <= range.end;
+    for cell in &snapshot.parse.cells {
+        if let Some(name) = &cell.header.plugin
+            && inside(&name.range)
+        {
+            let value = match loaded.registry.get(&name.value) {
+                Ok(plugin) => plugin_markdown(plugin),
+                Err(error) => format!("**{}**: {error}", name.value),
+            };
+            return Some(markdown(
+                value,
+                convert::range(&snapshot.index, &name.range),
+            ));
+        }
+        if let Some(output) = &cell.output
+            && inside(&output.range)
+        {
+            let key = cell_key(cell, &snapshot.text);
+            let value = match state.runs.record(uri, &key) {
+                Some(record) => record_markdown(&record),
+                None => "This output is from an earlier session; run the cell to see its full result here.".to_string(),
+            };
+            return Some(markdown(
+                value,
+                convert::range(&snapshot.index, &output.header_range),
+            ));
+        }
+    }
+    None
+}
+
+fn markdown(value: String, range: Range) -> Hover {
+    Hover {
+        contents: HoverContents::Markup(MarkupContent {
+            kind: MarkupKind::Markdown,
+            value,
+        }),
+        range: Some(range),
+    }
+}
+
+fn code_list(items: impl IntoIterator<Item = String>) -> String {
+    let items: Vec<String> = items.into_iter().map(|i| format!("`{i}`")).collect();
+    if items.is_empty() {
+        "nothing".into()
+    } else {
+        items.join(", ")
+    }
+}
+
+/// A plugin as Markdown: description, version, permissions with every
+/// `$NAME` resolved, limits, options, and where it was loaded from.
+pub fn plugin_markdown(plugin: &Plugin) -> String {
+    let manifest = plugin.manifest();
+    let grant = plugin.grant();
+    let permissions = plugin.permissions();
+    let mut out = format!(
+        "**{}** {}: {}\n\n",
+        manifest.name, manifest.version, manifest.description
+    );
+    let env = permissions.env.iter().map(|name| match grant.env(name) {
+        Some(_) => format!("{name} (set)"),
+        None => format!("{name} (unset)"),
+    });
+    let _ = writeln!(out, "- **reads** {}", code_list(env));
+    if !permissions.secrets.is_empty() {
+        let _ = writeln!(
+            out,
+            "- **secrets** {} (masked as `•••` in outputs and logs)",
+            code_list(permissions.secrets.iter().cloned())
+        );
+    }
+    let origins = grant.origins().map(|(origin, from)| {
+        let origin = origin.to_string();
+        if from == origin {
+            origin
+        } else {
+            format!("{origin} (from {from})")
+        }
+    });
+    let _ = writeln!(out, "- **calls** {}", code_list(origins));
+    let limits = manifest.limits;
+    let _ = writeln!(
+        out,
+        "- **limits** timeout {}, memory {}, output {}",
+        limits.timeout, limits.memory, limits.output
+    );
+    let _ = writeln!(out, "- **loaded from** `{}`", plugin.source());
+    let options = &plugin.description().options;
+    if !options.is_empty() {
+        out.push_str("\n**Options**\n\n");
+        for option in options {
+            let _ = writeln!(out, "- `{}=`: {}", option.name, option.documentation);
+        }
+    }
+    out
+}
+
+/// A run's full result as Markdown.
+pub fn record_markdown(record: &Record) -> String {
+    let mut out = String::new();
+    let ms = record.elapsed.as_secs_f64() * 1000.0;
+    match &record.result {
+        Ok(output) => {
+            let _ = writeln!(out, "**ok** in {ms:.0} ms · `{}`\n", output.mime);
+            out.push_str(&output_markdown(&output.mime, &output.data));
+        }
+        Err(failure) => {
+            let _ = writeln!(out, "**error** after {ms:.0} ms\n\n{failure}");
+            if let Some(hint) = failure.hint() {
+                let _ = writeln!(out, "\n*Hint:* {hint}");
+            }
+        }
+    }
+    if !record.logs.is_empty() {
+        out.push_str("\n**Log**\n\n```text\n");
+        for line in &record.logs {
+            let _ = writeln!(out, "{}: {}", line.level, line.message);
+        }
+        out.push_str("```\n");
+    }
+    out
+}
+
+fn fence(language: &str, text: &str) -> String {
+    // A fence longer than any run of backticks in the text.
+    let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest.max(2) + 1);
+    format!("{fence}{language}\n{text}\n{fence}\n")
+}
+
+fn cell_text(value: &Value) -> String {
+    let text = match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    text.replace('|', "\\|").replace('\n', " ")
+}
+
+fn output_markdown(mime: &str, data: &str) -> String {
+    let parsed: Option<Value> = serde_json::from_str(data).ok();
+    match (mime, parsed) {
+        ("application/vnd.databook.table+json", Some(table)) => {
+            let columns: Vec<String> = table["columns"]
+                .as_array()
+                .map(|c| c.iter().map(cell_text).collect())
+                .unwrap_or_default();
+            let rows = table["rows"].as_array().cloned().unwrap_or_default();
+            let mut out = format!(
+                "| {} |\n|{}\n",
+                columns.join(" | "),
+                "---|".repeat(columns.len())
+            );
+            for row in rows.iter().take(HOVER_ROWS) {
+                let cells: Vec<String> = row
+                    .as_array()
+                    .map(|r| r.iter().map(cell_text).collect())
+                    .unwrap_or_default();
+                let _ = writeln!(out, "| {} |", cells.join(" | "));
+            }
+            if rows.len() > HOVER_ROWS {
+                let _ = writeln!(out, "\n… {} more rows", rows.len() - HOVER_ROWS);
+            }
+            out
+        }
+        ("application/vnd.databook.timeseries+json", Some(series)) => {
+            let all = series["series"].as_array().cloned().unwrap_or_default();
+            let mut out =
+                String::from("| series | points | min | max | last |\n|---|---|---|---|---|\n");
+            for s in all.iter().take(HOVER_ROWS) {
+                let labels = s["labels"]
+                    .as_object()
+                    .map(|l| {
+                        let pairs: Vec<String> = l
+                            .iter()
+                            .map(|(k, v)| format!("{k}={}", cell_text(v)))
+                            .collect();
+                        format!("{{{}}}", pairs.join(", "))
+                    })
+                    .unwrap_or_default();
+                let values: Vec<f64> = s["points"]
+                    .as_array()
+                    .map(|p| {
+                        p.iter()
+                            .filter_map(|pt| pt.get(1).and_then(Value::as_f64))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let min = values.iter().cloned().fold(f64::INFINITY, f64::min);
+                let max = values.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                let last = values.last().copied().unwrap_or(f64::NAN);
+                let _ = writeln!(
+                    out,
+                    "| `{labels}` | {} | {min} | {max} | {last} |",
+                    values.len()
+                );
+            }
+            if all.len() > HOVER_ROWS {
+                let _ = writeln!(out, "\n… {} more series", all.len() - HOVER_ROWS);
+            }
+            out
+        }
+        (mime, Some(value)) if mime.contains("json") => fence(
+            "json",
+            &serde_json::to_string_pretty(&value).unwrap_or_else(|_| data.to_string()),
+        ),
+        ("text/markdown", _) => data.to_string(),
+        _ => fence("text", data),
+    }
+}

@@ -1,0 +1,248 @@
+//! `databook lsp`: the language server. Protocol types live only in this
+//! module; analysis comes from `databook-notebook`, runs from
+//! `databook-runtime`. `Backend`'s methods are a few lines each that
+//! delegate to one file per feature.
+
+mod actions;
+mod completion;
+mod convert;
+mod diagnostics;
+mod documents;
+mod hover;
+mod outline;
+mod plugins;
+mod run;
+pub mod transport;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::Args;
+use serde_json::Value;
+use tower_lsp_server::jsonrpc::Result;
+use tower_lsp_server::ls_types::*;
+use tower_lsp_server::{Client, LanguageServer, LspService};
+
+use crate::cli::Cli;
+use documents::Documents;
+use plugins::Plugins;
+use run::Runs;
+
+#[derive(Debug, Args)]
+pub struct LspArgs {
+    /// Accepted for editors that pass it; stdio is the only transport.
+    #[arg(long, hide = true)]
+    pub stdio: bool,
+}
+
+/// The command names of `workspace/executeCommand`.
+pub const COMMANDS: [&str; 5] = [
+    "databook.run",
+    "databook.runAll",
+    "databook.clear",
+    "databook.clearAll",
+    "databook.cancel",
+];
+
+/// What every request shares.
+pub struct State {
+    pub documents: Documents,
+    pub plugins: Plugins,
+    pub runs: Runs,
+    pub checks: diagnostics::CheckCache,
+}
+
+pub struct Backend {
+    client: Client,
+    state: Arc<State>,
+}
+
+/// Builds the service: the backend and the custom methods of
+/// `docs/lsp-extensions.md`.
+pub fn service(plugin_dirs: Vec<PathBuf>) -> (LspService<Backend>, tower_lsp_server::ClientSocket) {
+    LspService::build(|client| Backend {
+        client,
+        state: Arc::new(State {
+            documents: Documents::default(),
+            plugins: Plugins::new(plugin_dirs),
+            runs: Runs::default(),
+            checks: diagnostics::CheckCache::default(),
+        }),
+    })
+    .finish()
+}
+
+/// Serves the language server on stdin and stdout.
+pub async fn serve_stdio(cli: &Cli, _args: &LspArgs) -> anyhow::Result<std::process::ExitCode> {
+    let (service, socket) = service(cli.plugin_dirs.clone());
+    transport::serve(tokio::io::stdin(), tokio::io::stdout(), service, socket).await;
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+impl Backend {
+    /// Recomputes and publishes the diagnostics of one document, in the
+    /// background (plugins' `check` may take a while).
+    fn refresh(&self, uri: Uri) {
+        diagnostics::spawn_publish(self.client.clone(), self.state.clone(), uri);
+    }
+}
+
+impl LanguageServer for Backend {
+    async fn initialize(&self, params: InitializeParams) -> Result<InitializeResult> {
+        let root = workspace_root(&params);
+        self.state.plugins.load(root).await;
+        Ok(InitializeResult {
+            capabilities: capabilities(),
+            server_info: Some(ServerInfo {
+                name: "databook".into(),
+                version: Some(env!("CARGO_PKG_VERSION").into()),
+            }),
+            ..Default::default()
+        })
+    }
+
+    async fn initialized(&self, _: InitializedParams) {
+        plugins::watch(self.client.clone(), self.state.clone());
+    }
+
+    async fn shutdown(&self) -> Result<()> {
+        self.state.runs.cancel_all();
+        Ok(())
+    }
+
+    async fn did_open(&self, params: DidOpenTextDocumentParams) {
+        let doc = params.text_document;
+        self.state
+            .documents
+            .open(doc.uri.clone(), doc.version, doc.text);
+        self.refresh(doc.uri);
+    }
+
+    async fn did_change(&self, params: DidChangeTextDocumentParams) {
+        let doc = params.text_document;
+        // Applied before anything awaits, so edits keep their order.
+        let changed = self
+            .state
+            .documents
+            .change(&doc.uri, doc.version, params.content_changes);
+        if changed.is_some() {
+            self.refresh(doc.uri);
+        }
+    }
+
+    async fn did_close(&self, params: DidCloseTextDocumentParams) {
+        self.state.documents.close(&params.text_document.uri);
+        self.client
+            .publish_diagnostics(params.text_document.uri, Vec::new(), None)
+            .await;
+    }
+
+    async fn completion(&self, params: CompletionParams) -> Result<Option<CompletionResponse>> {
+        Ok(completion::complete(&self.state, params.text_document_position).await)
+    }
+
+    async fn hover(&self, params: HoverParams) -> Result<Option<Hover>> {
+        Ok(hover::hover(
+            &self.state,
+            params.text_document_position_params,
+        ))
+    }
+
+    async fn code_lens(&self, params: CodeLensParams) -> Result<Option<Vec<CodeLens>>> {
+        Ok(actions::code_lenses(&self.state, &params.text_document.uri))
+    }
+
+    async fn code_action(&self, params: CodeActionParams) -> Result<Option<CodeActionResponse>> {
+        Ok(actions::code_actions(&self.state, params))
+    }
+
+    async fn execute_command(&self, params: ExecuteCommandParams) -> Result<Option<LSPAny>> {
+        run::execute(&self.client, &self.state, params).await
+    }
+
+    async fn document_symbol(
+        &self,
+        params: DocumentSymbolParams,
+    ) -> Result<Option<DocumentSymbolResponse>> {
+        Ok(outline::symbols(&self.state, &params.text_document.uri))
+    }
+
+    async fn folding_range(&self, params: FoldingRangeParams) -> Result<Option<Vec<FoldingRange>>> {
+        Ok(outline::folding(&self.state, &params.text_document.uri))
+    }
+
+    async fn semantic_tokens_full(
+        &self,
+        params: SemanticTokensParams,
+    ) -> Result<Option<SemanticTokensResult>> {
+        Ok(outline::semantic_tokens(
+            &self.state,
+            &params.text_document.uri,
+        ))
+    }
+}
+
+/// The folder the workspace starts from: the first workspace folder, the
+/// root URI, or the current folder.
+fn workspace_root(params: &InitializeParams) -> PathBuf {
+    #[allow(deprecated)]
+    let uri = params
+        .workspace_folders
+        .as_ref()
+        .and_then(|folders| folders.first())
+        .map(|folder| folder.uri.clone())
+        .or_else(|| params.root_uri.clone());
+    uri.and_then(|uri| convert::uri_to_path(&uri))
+        .or_else(|| std::env::current_dir().ok())
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn capabilities() -> ServerCapabilities {
+    ServerCapabilities {
+        text_document_sync: Some(TextDocumentSyncCapability::Kind(
+            TextDocumentSyncKind::INCREMENTAL,
+        )),
+        completion_provider: Some(CompletionOptions {
+            trigger_characters: Some(vec![
+                "@".into(),
+                "=".into(),
+                " ".into(),
+                "{".into(),
+                "\"".into(),
+            ]),
+            ..Default::default()
+        }),
+        hover_provider: Some(HoverProviderCapability::Simple(true)),
+        code_lens_provider: Some(CodeLensOptions {
+            resolve_provider: Some(false),
+        }),
+        code_action_provider: Some(CodeActionProviderCapability::Options(CodeActionOptions {
+            code_action_kinds: Some(vec![CodeActionKind::QUICKFIX, CodeActionKind::EMPTY]),
+            ..Default::default()
+        })),
+        execute_command_provider: Some(ExecuteCommandOptions {
+            commands: COMMANDS.iter().map(|c| c.to_string()).collect(),
+            ..Default::default()
+        }),
+        document_symbol_provider: Some(OneOf::Left(true)),
+        folding_range_provider: Some(FoldingRangeProviderCapability::Simple(true)),
+        semantic_tokens_provider: Some(SemanticTokensServerCapabilities::SemanticTokensOptions(
+            SemanticTokensOptions {
+                legend: outline::legend(),
+                full: Some(SemanticTokensFullOptions::Bool(true)),
+                ..Default::default()
+            },
+        )),
+        ..Default::default()
+    }
+}
+
+/// Reads a command's argument at `index` as `T`.
+fn argument<T: serde::de::DeserializeOwned>(arguments: &[Value], index: usize) -> Option<T> {
+    arguments
+        .get(index)
+        .and_then(|value| serde_json::from_value(value.clone()).ok())
+}

@@ -1,0 +1,99 @@
+//! Document symbols (one per cell), folding ranges (cells and output
+//! blocks) and semantic tokens (directives, plugin names, option keys and
+//! values, output prefixes).
+
+use databook_notebook::TokenKind;
+use tower_lsp_server::ls_types::*;
+
+use super::{State, convert};
+
+/// The token types, in the order of `TokenKind`'s legend index.
+const TOKEN_TYPES: [SemanticTokenType; 5] = [
+    SemanticTokenType::KEYWORD,
+    SemanticTokenType::NAMESPACE,
+    SemanticTokenType::PROPERTY,
+    SemanticTokenType::STRING,
+    SemanticTokenType::COMMENT,
+];
+
+fn token_type(kind: TokenKind) -> u32 {
+    match kind {
+        TokenKind::Directive => 0,
+        TokenKind::PluginName => 1,
+        TokenKind::OptionKey => 2,
+        TokenKind::OptionValue => 3,
+        TokenKind::OutputPrefix => 4,
+    }
+}
+
+pub fn legend() -> SemanticTokensLegend {
+    SemanticTokensLegend {
+        token_types: TOKEN_TYPES.to_vec(),
+        token_modifiers: Vec::new(),
+    }
+}
+
+pub fn symbols(state: &State, uri: &Uri) -> Option<DocumentSymbolResponse> {
+    let snapshot = state.documents.get(uri)?;
+    #[allow(deprecated)]
+    let symbols = databook_notebook::symbols(&snapshot.parse, &snapshot.text)
+        .into_iter()
+        .map(|symbol| DocumentSymbol {
+            name: symbol.name,
+            detail: symbol.detail,
+            kind: SymbolKind::FUNCTION,
+            tags: None,
+            deprecated: None,
+            range: convert::range(&snapshot.index, &symbol.range),
+            selection_range: convert::range(&snapshot.index, &symbol.selection_range),
+            children: None,
+        })
+        .collect();
+    Some(DocumentSymbolResponse::Nested(symbols))
+}
+
+pub fn folding(state: &State, uri: &Uri) -> Option<Vec<FoldingRange>> {
+    let snapshot = state.documents.get(uri)?;
+    Some(
+        databook_notebook::folding(&snapshot.parse)
+            .into_iter()
+            .map(|fold| FoldingRange {
+                start_line: snapshot.index.line_of(fold.start),
+                end_line: snapshot.index.line_of(fold.end),
+                kind: Some(FoldingRangeKind::Region),
+                ..Default::default()
+            })
+            .collect(),
+    )
+}
+
+pub fn semantic_tokens(state: &State, uri: &Uri) -> Option<SemanticTokensResult> {
+    let snapshot = state.documents.get(uri)?;
+    let mut data = Vec::new();
+    let (mut last_line, mut last_start) = (0, 0);
+    for token in databook_notebook::semantic_tokens(&snapshot.parse, &snapshot.text) {
+        let start = convert::position(&snapshot.index, token.range.start);
+        let end = convert::position(&snapshot.index, token.range.end);
+        // Tokens never span lines here: each is part of one line.
+        let length = end.character.saturating_sub(start.character);
+        let delta_line = start.line - last_line;
+        let delta_start = if delta_line == 0 {
+            start.character - last_start
+        } else {
+            start.character
+        };
+        data.push(SemanticToken {
+            delta_line,
+            delta_start,
+            length,
+            token_type: token_type(token.kind),
+            token_modifiers_bitset: 0,
+        });
+        last_line = start.line;
+        last_start = start.character;
+    }
+    Some(SemanticTokensResult::Tokens(SemanticTokens {
+        result_id: None,
+        data,
+    }))
+}

@@ -1,0 +1,539 @@
+//! The language server driven in-process by a fake editor, over JSON-RPC
+//! with real framing: open a notebook, get diagnostics, complete, hover,
+//! run cells through their lenses' own commands, edit while a cell runs,
+//! cancel.
+
+mod editor;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use editor::Editor;
+
+/// The test plugins: `misbehave` (see plugins/testing/misbehave).
+fn testing_plugins() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/testing")
+}
+
+const URI: &str = "file:///tmp/databook-test/notes.dbk";
+
+async fn start() -> (Editor, tempfile::TempDir) {
+    let root = tempfile::tempdir().unwrap();
+    let (service, socket) = crate::lsp::service(vec![testing_plugins()]);
+    let mut editor = Editor::start(service, socket).await;
+    let result = editor.initialize(root.path()).await;
+    assert_eq!(
+        result["capabilities"]["textDocumentSync"], 2,
+        "incremental sync"
+    );
+    (editor, root)
+}
+
+/// The diagnostics published for `URI` once they have `count` entries.
+async fn diagnostics(editor: &mut Editor, count: usize) -> Vec<Value> {
+    let params = editor
+        .wait_for("textDocument/publishDiagnostics", |p| {
+            p["uri"] == URI && p["diagnostics"].as_array().unwrap().len() == count
+        })
+        .await;
+    params["diagnostics"].as_array().unwrap().clone()
+}
+
+fn codes(diagnostics: &[Value]) -> Vec<String> {
+    diagnostics
+        .iter()
+        .map(|d| d["code"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+/// The position of `$0` in `fixture`, and the fixture without it.
+fn cursor(fixture: &str) -> (String, Value) {
+    let at = fixture.find("$0").expect("a $0 marker");
+    let before = &fixture[..at];
+    let line = before.matches('\n').count();
+    let character = before.rsplit('\n').next().unwrap().encode_utf16().count();
+    (
+        fixture.replacen("$0", "", 1),
+        json!({"line": line, "character": character}),
+    )
+}
+
+async fn labels_at(fixture: &str) -> Vec<String> {
+    let (mut editor, _root) = start().await;
+    let (text, position) = cursor(fixture);
+    editor.open(URI, &text).await;
+    let result = editor
+        .request(
+            "textDocument/completion",
+            json!({"textDocument": {"uri": URI}, "position": position}),
+        )
+        .await;
+    let items = match &result {
+        Value::Array(items) => items.clone(),
+        Value::Object(list) => list["items"].as_array().unwrap().clone(),
+        _ => Vec::new(),
+    };
+    items
+        .iter()
+        .map(|i| i["label"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_malformed_message_gets_an_error_and_the_session_goes_on() {
+    let (mut editor, _root) = start().await;
+    editor.send_raw(b"{this is not json").await;
+    let error = editor.wait_for("<error>", |_| true).await;
+    assert_eq!(error["error"]["code"], -32700, "{error}");
+    editor
+        .send_raw(br#"{"what": "neither method nor id"}"#)
+        .await;
+    let error = editor
+        .wait_for("<error>", |e| e["error"]["code"] == -32600)
+        .await;
+    assert_eq!(error["id"], Value::Null);
+    // The session goes on.
+    editor
+        .open(
+            URI,
+            "@plugin=echo
+hi
+",
+        )
+        .await;
+    let lenses = editor
+        .request(
+            "textDocument/codeLens",
+            json!({"textDocument": {"uri": URI}}),
+        )
+        .await;
+    assert_eq!(lenses.as_array().unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn diagnostics_cover_the_notebook_and_plugin_checks() {
+    let (mut editor, _root) = start().await;
+    let text = "\
+@plugin=misbehve
+counter
+@plugn=misbehave
+@plugin=misbehave name=a input=nowhere
+a bad line
+@plugin=echo
+";
+    editor.open(URI, text).await;
+    let found = diagnostics(&mut editor, 5).await;
+    let mut codes = codes(&found);
+    codes.sort();
+    assert_eq!(
+        codes,
+        [
+            "",
+            "empty-body",
+            "misspelled-directive",
+            "unknown-input",
+            "unknown-plugin"
+        ],
+        "{found:#?}"
+    );
+    let unknown = found
+        .iter()
+        .find(|d| d["code"] == "unknown-plugin")
+        .unwrap();
+    assert!(
+        unknown["message"].as_str().unwrap().contains("misbehave"),
+        "suggests the close name: {unknown}"
+    );
+    assert_eq!(
+        unknown["range"]["start"],
+        json!({"line": 0, "character": 8})
+    );
+    // The plugin's own check, mapped to the body's range.
+    let check = found.iter().find(|d| d["source"] == "misbehave").unwrap();
+    assert_eq!(
+        check["range"],
+        json!({"start": {"line": 4, "character": 2}, "end": {"line": 4, "character": 5}})
+    );
+}
+
+#[tokio::test]
+async fn plugin_names_complete_after_the_header() {
+    let labels = labels_at("@plugin=$0\n").await;
+    assert!(labels.contains(&"misbehave".to_string()), "{labels:?}");
+    assert!(labels.contains(&"echo".to_string()), "{labels:?}");
+}
+
+#[tokio::test]
+async fn directives_complete_after_at() {
+    let labels = labels_at("prose\n@$0\n").await;
+    assert_eq!(labels, ["@plugin=", "@end"]);
+}
+
+#[tokio::test]
+async fn option_keys_complete_in_a_header() {
+    let labels = labels_at("@plugin=echo name=x $0\nbody\n").await;
+    assert!(labels.contains(&"mime=".to_string()), "{labels:?}");
+    assert!(labels.contains(&"input=".to_string()), "{labels:?}");
+    assert!(
+        !labels.contains(&"name=".to_string()),
+        "name is already there: {labels:?}"
+    );
+}
+
+#[tokio::test]
+async fn cell_names_complete_after_input() {
+    let labels = labels_at("@plugin=echo name=first\nhi\n@plugin=echo input=$0\nx\n").await;
+    assert_eq!(labels, ["first"]);
+}
+
+#[tokio::test]
+async fn the_plugin_completes_inside_a_body() {
+    let labels = labels_at("@plugin=misbehave\nco$0\n").await;
+    assert_eq!(labels, ["counter"]);
+}
+
+#[tokio::test]
+async fn hover_on_a_plugin_shows_what_it_may_touch() {
+    let (mut editor, _root) = start().await;
+    editor.open(URI, "@plugin=misbehave\ncounter\n").await;
+    let hover = editor
+        .request(
+            "textDocument/hover",
+            json!({"textDocument": {"uri": URI}, "position": {"line": 0, "character": 10}}),
+        )
+        .await;
+    let value = hover["contents"]["value"].as_str().unwrap();
+    assert!(value.starts_with("**misbehave** 0.1.0"), "{value}");
+    assert!(
+        value.contains("**limits** timeout 10s, memory 64 MiB, output 1 MiB"),
+        "{value}"
+    );
+    assert!(value.contains("testing/misbehave"), "{value}");
+}
+
+/// The lens command for running the cell at `index`.
+async fn lens_command(editor: &mut Editor, title: &str, index: usize) -> Value {
+    let lenses = editor
+        .request(
+            "textDocument/codeLens",
+            json!({"textDocument": {"uri": URI}}),
+        )
+        .await;
+    lenses
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["command"]["title"] == title)
+        .nth(index)
+        .unwrap_or_else(|| panic!("no lens {title} #{index} in {lenses:#}"))["command"]
+        .clone()
+}
+
+async fn execute(editor: &mut Editor, command: &Value) -> Value {
+    editor
+        .request(
+            "workspace/executeCommand",
+            json!({"command": command["command"], "arguments": command["arguments"]}),
+        )
+        .await
+}
+
+#[tokio::test]
+async fn running_through_the_lens_writes_the_output_and_rerunning_replaces_it() {
+    let (mut editor, _root) = start().await;
+    let text = "# Notes\n\n@plugin=echo name=greeting\nhello\n@end\nprose after\n";
+    editor.open(URI, text).await;
+    let run = lens_command(&mut editor, "▶ Run", 0).await;
+    assert_eq!(run["command"], "databook.run");
+    let result = execute(&mut editor, &run).await;
+    assert_eq!(result["runs"][0]["status"], "ok");
+    let expected = "# Notes\n\n@plugin=echo name=greeting\nhello\n@output status=ok mime=text/plain\n> hello\n@end\nprose after\n";
+    assert_eq!(editor.text(URI), expected);
+
+    // The full result, for a preview pane.
+    let output = editor
+        .wait_for("databook/output", |p| p["name"] == "greeting")
+        .await;
+    assert_eq!(output["data"], "hello");
+    assert_eq!(output["status"], "ok");
+
+    // The same result again: no edit at all.
+    let edits_before = editor.applied_edits.lock().unwrap().len();
+    execute(&mut editor, &run).await;
+    assert_eq!(editor.text(URI), expected);
+    assert_eq!(editor.applied_edits.lock().unwrap().len(), edits_before);
+
+    // A changed body: the output is replaced, not duplicated.
+    editor.edit(URI, (3, 0), (3, 5), "goodbye").await;
+    let run = lens_command(&mut editor, "▶ Run", 0).await;
+    execute(&mut editor, &run).await;
+    assert_eq!(
+        editor.text(URI),
+        "# Notes\n\n@plugin=echo name=greeting\ngoodbye\n@output status=ok mime=text/plain\n> goodbye\n@end\nprose after\n"
+    );
+
+    // Clear, through its lens.
+    let clear = lens_command(&mut editor, "✕ Clear", 0).await;
+    execute(&mut editor, &clear).await;
+    assert_eq!(
+        editor.text(URI),
+        "# Notes\n\n@plugin=echo name=greeting\ngoodbye\n@end\nprose after\n"
+    );
+}
+
+#[tokio::test]
+async fn a_run_reports_progress() {
+    let (mut editor, _root) = start().await;
+    editor.open(URI, "@plugin=echo name=p\nx\n").await;
+    let run = lens_command(&mut editor, "▶ Run", 0).await;
+    execute(&mut editor, &run).await;
+    let begin = editor
+        .wait_for("$/progress", |p| p["value"]["kind"] == "begin")
+        .await;
+    assert!(begin["value"]["title"].as_str().unwrap().contains('p'));
+    let end = editor
+        .wait_for("$/progress", |p| p["value"]["kind"] == "end")
+        .await;
+    assert!(
+        end["value"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("p: ok in "),
+        "{end}"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_run_writes_the_error_and_a_diagnostic() {
+    let (mut editor, _root) = start().await;
+    editor
+        .open(URI, "@plugin=misbehave timeout=100ms\nloop\n")
+        .await;
+    let run = lens_command(&mut editor, "▶ Run", 0).await;
+    let result = execute(&mut editor, &run).await;
+    assert_eq!(result["runs"][0]["status"], "error");
+    assert_eq!(
+        editor.text(URI),
+        "@plugin=misbehave timeout=100ms\nloop\n@output status=error mime=text/plain\n> the plugin exceeded its time limit of 100ms\n"
+    );
+    let found = editor
+        .wait_for("textDocument/publishDiagnostics", |p| {
+            p["diagnostics"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|d| d["code"] == "run-failed")
+        })
+        .await;
+    let failed = &found["diagnostics"][0];
+    assert_eq!(failed["range"]["start"]["line"], 0);
+}
+
+#[tokio::test]
+async fn editing_while_a_slow_cell_runs_keeps_the_output_under_its_cell() {
+    let (mut editor, _root) = start().await;
+    let text = "intro\n@plugin=misbehave name=slow\nsleep 700\n\n@plugin=echo\nlast\n";
+    editor.open(URI, text).await;
+    let run = lens_command(&mut editor, "▶ Run", 0).await;
+    let (_, response) = editor
+        .request_later(
+            "workspace/executeCommand",
+            json!({"command": run["command"], "arguments": run["arguments"]}),
+        )
+        .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The user adds lines above the cell and types in the cell below.
+    editor
+        .edit(URI, (0, 0), (0, 0), "# Title\n\nmore prose\n")
+        .await;
+    editor.edit(URI, (8, 4), (8, 4), " typed").await;
+    let response = tokio::time::timeout(Duration::from_secs(20), response)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(response["result"]["runs"][0]["status"], "ok", "{response}");
+    assert_eq!(
+        editor.text(URI),
+        "# Title\n\nmore prose\nintro\n@plugin=misbehave name=slow\nsleep 700\n@output status=ok mime=text/plain\n> slept 700 ms\n\n@plugin=echo\nlast typed\n"
+    );
+}
+
+#[tokio::test]
+async fn a_cell_deleted_while_it_runs_gets_no_edit() {
+    let (mut editor, _root) = start().await;
+    editor
+        .open(URI, "@plugin=misbehave\nsleep 500\n@end\nkeep me\n")
+        .await;
+    let run = lens_command(&mut editor, "▶ Run", 0).await;
+    let (_, response) = editor
+        .request_later(
+            "workspace/executeCommand",
+            json!({"command": run["command"], "arguments": run["arguments"]}),
+        )
+        .await;
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    editor.edit(URI, (0, 0), (3, 0), "").await;
+    let response = tokio::time::timeout(Duration::from_secs(20), response)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(editor.text(URI), "keep me\n");
+    assert_eq!(
+        response["result"]["runs"][0]["status"], "gone",
+        "{response}"
+    );
+}
+
+#[tokio::test]
+async fn databook_cancel_stops_a_run() {
+    let (mut editor, _root) = start().await;
+    editor.open(URI, "@plugin=misbehave\nloop\n").await;
+    let run = lens_command(&mut editor, "▶ Run", 0).await;
+    let (_, response) = editor
+        .request_later(
+            "workspace/executeCommand",
+            json!({"command": run["command"], "arguments": run["arguments"]}),
+        )
+        .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let cancelled = editor
+        .request(
+            "workspace/executeCommand",
+            json!({"command": "databook.cancel", "arguments": [URI]}),
+        )
+        .await;
+    assert_eq!(cancelled["cancelled"], 1);
+    let response = tokio::time::timeout(Duration::from_secs(5), response)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(response["result"]["runs"][0]["status"], "cancelled");
+    assert_eq!(editor.text(URI), "@plugin=misbehave\nloop\n");
+}
+
+#[tokio::test]
+async fn cancel_request_stops_a_run() {
+    let (mut editor, _root) = start().await;
+    editor.open(URI, "@plugin=misbehave\nloop\n").await;
+    let run = lens_command(&mut editor, "▶ Run", 0).await;
+    let (id, response) = editor
+        .request_later(
+            "workspace/executeCommand",
+            json!({"command": run["command"], "arguments": run["arguments"]}),
+        )
+        .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    editor.notify("$/cancelRequest", json!({"id": id})).await;
+    let response = tokio::time::timeout(Duration::from_secs(5), response)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(response["error"]["code"], -32800, "{response}");
+    // The run is gone: another one can use the plugin at once.
+    editor.edit(URI, (1, 0), (1, 4), "counter").await;
+    let run = lens_command(&mut editor, "▶ Run", 0).await;
+    execute(&mut editor, &run).await;
+    assert!(editor.text(URI).ends_with("> 1\n"));
+}
+
+#[tokio::test]
+async fn run_all_follows_input_order() {
+    let (mut editor, _root) = start().await;
+    let text = "@plugin=misbehave input=first\ninput\n@end\n@plugin=echo name=first\nfrom the first cell\n";
+    editor.open(URI, text).await;
+    let run_all = lens_command(&mut editor, "▶ Run all", 0).await;
+    let result = execute(&mut editor, &run_all).await;
+    let order: Vec<u64> = result["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["cell"].as_u64().unwrap())
+        .collect();
+    assert_eq!(order, [1, 0]);
+    assert_eq!(
+        editor.text(URI),
+        "@plugin=misbehave input=first\ninput\n@output status=ok mime=text/plain\n> text/plain: from the first cell\n@end\n@plugin=echo name=first\nfrom the first cell\n@output status=ok mime=text/plain\n> from the first cell\n"
+    );
+}
+
+#[tokio::test]
+async fn code_actions_offer_runs_and_quick_fixes() {
+    let (mut editor, _root) = start().await;
+    editor.open(URI, "@plugin=misbehve\ncounter\n").await;
+    let actions = editor
+        .request(
+            "textDocument/codeAction",
+            json!({
+                "textDocument": {"uri": URI},
+                "range": {"start": {"line": 0, "character": 9}, "end": {"line": 0, "character": 9}},
+                "context": {"diagnostics": []},
+            }),
+        )
+        .await;
+    let titles: Vec<&str> = actions
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["title"].as_str().unwrap())
+        .collect();
+    assert!(titles.contains(&"Run cell"), "{titles:?}");
+    assert!(titles.contains(&"Run all"), "{titles:?}");
+    let fix = actions
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["kind"] == "quickfix")
+        .expect("a quick fix");
+    let edit = &fix["edit"]["changes"][URI][0];
+    assert_eq!(edit["newText"], "misbehave");
+}
+
+#[tokio::test]
+async fn symbols_and_folding_follow_the_cells() {
+    let (mut editor, _root) = start().await;
+    editor
+        .open(URI, "@plugin=echo name=one\na\n@output status=ok mime=text/plain\n> a\n\n@plugin=echo\nsecond body\n")
+        .await;
+    let symbols = editor
+        .request(
+            "textDocument/documentSymbol",
+            json!({"textDocument": {"uri": URI}}),
+        )
+        .await;
+    let names: Vec<&str> = symbols
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 2);
+    assert_eq!(names[0], "one");
+    let folds = editor
+        .request(
+            "textDocument/foldingRange",
+            json!({"textDocument": {"uri": URI}}),
+        )
+        .await;
+    assert!(folds.as_array().unwrap().len() >= 2, "{folds}");
+}
+
+#[tokio::test]
+async fn a_refused_output_edit_is_tried_again() {
+    let (mut editor, _root) = start().await;
+    editor.open(URI, "@plugin=echo\nagain\n").await;
+    *editor.refuse_edits.lock().unwrap() = 2;
+    let run = lens_command(&mut editor, "▶ Run", 0).await;
+    let result = execute(&mut editor, &run).await;
+    assert_eq!(result["runs"][0]["status"], "ok");
+    assert_eq!(
+        *editor.refuse_edits.lock().unwrap(),
+        0,
+        "both refusals were used"
+    );
+    assert_eq!(
+        editor.text(URI),
+        "@plugin=echo\nagain\n@output status=ok mime=text/plain\n> again\n"
+    );
+}

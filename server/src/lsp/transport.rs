@@ -1,0 +1,272 @@
+//! JSON-RPC framing in front of tower-lsp-server's `Server`.
+//!
+//! `Server` stops reading (and so ends the session) at the first message it
+//! cannot decode. This layer reads the client's frames itself, answers a
+//! frame that is not JSON with a parse error (and one that is JSON but not a
+//! JSON-RPC message with an invalid-request error), and hands only good
+//! messages on, so that one bad message never ends a session.
+
+use std::str::FromStr;
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::sync::mpsc;
+use tower_lsp_server::jsonrpc::{Request, Response};
+use tower_lsp_server::{ClientSocket, LspService, Server};
+
+use super::Backend;
+
+/// A frame larger than this is refused (and skipped) rather than buffered.
+const MAX_FRAME: usize = 64 << 20;
+
+/// How many requests the server works on at once. Runs are requests that
+/// last as long as the run (so that `$/cancelRequest` can stop them), so
+/// this is well above the number of cells anyone runs at once.
+const CONCURRENCY: usize = 64;
+
+/// What reading one frame gave.
+#[derive(Debug, PartialEq)]
+pub enum Frame {
+    /// A frame's body.
+    Body(Vec<u8>),
+    /// A frame that could not be read; it was skipped. Carries why.
+    Bad(String),
+}
+
+/// Reads `Content-Length`-framed messages.
+pub struct FrameReader<R> {
+    reader: BufReader<R>,
+}
+
+impl<R: AsyncRead + Unpin> FrameReader<R> {
+    pub fn new(reader: R) -> Self {
+        FrameReader {
+            reader: BufReader::new(reader),
+        }
+    }
+
+    /// The next frame, or none at the end of the input.
+    pub async fn next(&mut self) -> std::io::Result<Option<Frame>> {
+        let mut length: Option<Result<usize, String>> = None;
+        let mut line = String::new();
+        let mut saw_header = false;
+        loop {
+            line.clear();
+            let read = self.reader.read_line(&mut line).await?;
+            if read == 0 {
+                return Ok(if saw_header {
+                    Some(Frame::Bad(
+                        "the input ended inside a frame's headers".into(),
+                    ))
+                } else {
+                    None
+                });
+            }
+            let header = line.trim_end_matches(['\r', '\n']);
+            if header.is_empty() {
+                if saw_header {
+                    break;
+                }
+                // Blank lines between frames are tolerated.
+                continue;
+            }
+            saw_header = true;
+            if let Some((name, value)) = header.split_once(':')
+                && name.trim().eq_ignore_ascii_case("content-length")
+            {
+                length = Some(
+                    value
+                        .trim()
+                        .parse()
+                        .map_err(|_| format!("bad Content-Length {:?}", value.trim())),
+                );
+            }
+        }
+        match length {
+            None => Ok(Some(Frame::Bad("a frame without Content-Length".into()))),
+            Some(Err(message)) => Ok(Some(Frame::Bad(message))),
+            Some(Ok(length)) if length > MAX_FRAME => {
+                // Skip the body without keeping it.
+                let skipped = tokio::io::copy(
+                    &mut (&mut self.reader).take(length as u64),
+                    &mut tokio::io::sink(),
+                )
+                .await?;
+                let _ = skipped;
+                Ok(Some(Frame::Bad(format!(
+                    "a frame of {length} bytes is over the limit of {MAX_FRAME}"
+                ))))
+            }
+            Some(Ok(length)) => {
+                let mut body = vec![0; length];
+                self.reader.read_exact(&mut body).await?;
+                Ok(Some(Frame::Body(body)))
+            }
+        }
+    }
+}
+
+/// Writes `body` as one frame.
+pub async fn write_frame<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    body: &[u8],
+) -> std::io::Result<()> {
+    let header = format!("Content-Length: {}\r\n\r\n", body.len());
+    writer.write_all(header.as_bytes()).await?;
+    writer.write_all(body).await?;
+    writer.flush().await
+}
+
+/// Checks one body: a JSON-RPC request, notification or response passes;
+/// anything else gets the error response to send back.
+fn check(body: &[u8]) -> Result<(), Value> {
+    let error = |code: i64, message: String, id: Value| json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}});
+    let text = std::str::from_utf8(body).map_err(|e| {
+        error(
+            -32700,
+            format!("Parse error: the message is not UTF-8: {e}"),
+            Value::Null,
+        )
+    })?;
+    let value: Value = serde_json::from_str(text)
+        .map_err(|e| error(-32700, format!("Parse error: {e}"), Value::Null))?;
+    if Request::from_str(text).is_ok() || Response::from_str(text).is_ok() {
+        return Ok(());
+    }
+    let id = match value.get("id") {
+        Some(id @ (Value::Number(_) | Value::String(_))) => id.clone(),
+        _ => Value::Null,
+    };
+    Err(error(
+        -32600,
+        "Invalid Request: not a JSON-RPC 2.0 request, notification or response".into(),
+        id,
+    ))
+}
+
+/// Serves `service` over `input` and `output` until the client exits or
+/// closes the input.
+pub async fn serve<I, O>(input: I, output: O, service: LspService<Backend>, socket: ClientSocket)
+where
+    I: AsyncRead + Unpin + Send + 'static,
+    O: AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut to_server, server_input) = tokio::io::duplex(1 << 16);
+    let (server_output, from_server) = tokio::io::duplex(1 << 16);
+    let (errors_tx, mut errors_rx) = mpsc::unbounded_channel::<Value>();
+
+    let server = Server::new(server_input, server_output, socket)
+        .concurrency_level(CONCURRENCY)
+        .serve(service);
+
+    let read = async move {
+        let mut frames = FrameReader::new(input);
+        loop {
+            match frames.next().await {
+                Ok(Some(Frame::Body(body))) => match check(&body) {
+                    Ok(()) => {
+                        if write_frame(&mut to_server, &body).await.is_err() {
+                            // The server has stopped (after `exit`).
+                            break;
+                        }
+                    }
+                    Err(response) => {
+                        tracing::warn!(
+                            "refused a malformed message: {}",
+                            response["error"]["message"]
+                        );
+                        let _ = errors_tx.send(response);
+                    }
+                },
+                Ok(Some(Frame::Bad(why))) => {
+                    tracing::warn!("skipped a malformed frame: {why}");
+                    let _ = errors_tx.send(json!({
+                        "jsonrpc": "2.0", "id": null,
+                        "error": {"code": -32700, "message": format!("Parse error: {why}")}
+                    }));
+                }
+                Ok(None) | Err(_) => break,
+            }
+        }
+        // Closing the server's input ends the session.
+        drop(to_server);
+    };
+
+    let write = async move {
+        let mut output = output;
+        let mut from_server = FrameReader::new(from_server);
+        let mut server_open = true;
+        loop {
+            tokio::select! {
+                frame = from_server.next(), if server_open => match frame {
+                    Ok(Some(Frame::Body(body))) => {
+                        if write_frame(&mut output, &body).await.is_err() {
+                            break;
+                        }
+                    }
+                    Ok(Some(Frame::Bad(_))) => {}
+                    Ok(None) | Err(_) => server_open = false,
+                },
+                Some(error) = errors_rx.recv() => {
+                    let body = serde_json::to_vec(&error).expect("JSON values serialize");
+                    if write_frame(&mut output, &body).await.is_err() {
+                        break;
+                    }
+                }
+                else => break,
+            }
+        }
+    };
+
+    let reading = tokio::spawn(read);
+    let writing = tokio::spawn(write);
+    server.await;
+    // The server is done (exit, or its input closed): stop reading and let
+    // the writer flush what is left.
+    reading.abort();
+    let _ = writing.await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn frames(input: &[u8]) -> Vec<Frame> {
+        let mut reader = FrameReader::new(input);
+        let mut frames = Vec::new();
+        while let Some(frame) = reader.next().await.unwrap() {
+            frames.push(frame);
+        }
+        frames
+    }
+
+    #[tokio::test]
+    async fn frames_are_read_whatever_the_header_case() {
+        let input = b"Content-Length: 2\r\n\r\n{}content-length:3\r\nContent-Type: application/vscode-jsonrpc; charset=utf-8\r\n\r\n[1]";
+        assert_eq!(
+            frames(input).await,
+            [Frame::Body(b"{}".to_vec()), Frame::Body(b"[1]".to_vec())]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_frame_without_length_is_reported_and_skipped() {
+        let input = b"X-Other: 1\r\n\r\nContent-Length: 2\r\n\r\n{}";
+        let read = frames(input).await;
+        assert_eq!(read[0], Frame::Bad("a frame without Content-Length".into()));
+        assert_eq!(read[1], Frame::Body(b"{}".to_vec()));
+    }
+
+    #[test]
+    fn bodies_are_checked() {
+        assert!(check(br#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}"#).is_ok());
+        assert!(check(br#"{"jsonrpc":"2.0","method":"initialized","params":{}}"#).is_ok());
+        assert!(check(br#"{"jsonrpc":"2.0","id":1,"result":null}"#).is_ok());
+        let not_json = check(b"{not json").unwrap_err();
+        assert_eq!(not_json["error"]["code"], -32700);
+        assert_eq!(not_json["id"], Value::Null);
+        let not_rpc = check(br#"{"id":7,"hello":"there"}"#).unwrap_err();
+        assert_eq!(not_rpc["error"]["code"], -32600);
+        assert_eq!(not_rpc["id"], 7);
+    }
+}
