@@ -1,0 +1,257 @@
+//! `databook run`: a notebook's cells run headless, outputs written back
+//! atomically, `--check` for notebooks as tests.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+fn testing_plugins() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/testing")
+}
+
+/// `databook --plugins plugins/testing run ARGS`, isolated from this
+/// machine's own plugins, caches and workspace.
+fn databook(home: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_databook"));
+    command
+        .current_dir(home)
+        .env("HOME", home)
+        .env("XDG_DATA_HOME", home.join("data"))
+        .env("XDG_CACHE_HOME", home.join("cache"))
+        .env_remove("DATABOOK_PLUGINS")
+        .arg("--plugins")
+        .arg(testing_plugins())
+        .arg("run")
+        .args(args)
+        .stdin(Stdio::null());
+    command
+}
+
+fn run(home: &Path, args: &[&str]) -> Output {
+    databook(home, args).output().expect("databook runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+const NOTEBOOK: &str = "\
+# A notebook
+
+@plugin=echo name=first
+hello
+@end
+
+Prose between cells.
+
+@plugin=misbehave name=second input=first
+input
+";
+
+const RAN: &str = "\
+# A notebook
+
+@plugin=echo name=first
+hello
+@output status=ok mime=text/plain
+> hello
+@end
+
+Prose between cells.
+
+@plugin=misbehave name=second input=first
+input
+@output status=ok mime=text/plain
+> text/plain: hello
+";
+
+fn notebook(home: &Path, content: &str) -> PathBuf {
+    let path = home.join("notes.dbk");
+    std::fs::write(&path, content).unwrap();
+    path
+}
+
+#[test]
+fn run_writes_outputs_and_a_second_run_changes_nothing() {
+    let home = tempfile::tempdir().unwrap();
+    let path = notebook(home.path(), NOTEBOOK);
+    let output = run(home.path(), &["notes.dbk"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), RAN);
+    assert!(text(&output.stderr).starts_with("ran 2 cells: 2 ok, 0 failed"));
+
+    let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
+    let output = run(home.path(), &["notes.dbk"]);
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), RAN);
+    assert!(text(&output.stderr).contains("(the file is unchanged)"));
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().modified().unwrap(),
+        modified
+    );
+}
+
+#[test]
+fn check_passes_on_a_current_notebook_and_fails_with_a_diff() {
+    let home = tempfile::tempdir().unwrap();
+    let path = notebook(home.path(), RAN);
+    let output = run(home.path(), &["notes.dbk", "--check"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+
+    let stale = RAN.replace("> hello\n", "> hullo\n");
+    std::fs::write(&path, &stale).unwrap();
+    let output = run(home.path(), &["notes.dbk", "--check"]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("✗ first: the output differs"), "{stderr}");
+    assert!(stderr.contains("-> hullo\n+> hello\n"), "{stderr}");
+    assert!(
+        stderr.contains("checked 2 cells: 1 differ, 0 failed"),
+        "{stderr}"
+    );
+    // --check never writes.
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), stale);
+}
+
+#[test]
+fn check_modes_status_and_skip() {
+    let home = tempfile::tempdir().unwrap();
+    let content = "\
+@plugin=misbehave name=live check=status
+counter
+@output status=ok mime=text/plain
+> 41
+@end
+@plugin=misbehave name=ignored check=skip
+panic
+@output status=ok mime=text/plain
+> whatever
+";
+    notebook(home.path(), content);
+    let output = run(home.path(), &["notes.dbk", "--check", "--cell", "live"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let output = run(home.path(), &["notes.dbk", "--check"]);
+    // The skipped cell is not compared, but its run failed.
+    assert_eq!(output.status.code(), Some(1));
+    assert!(text(&output.stderr).contains("checked 2 cells: 0 differ, 1 failed"));
+}
+
+#[test]
+fn cell_runs_only_that_cell_and_its_inputs() {
+    let home = tempfile::tempdir().unwrap();
+    let content = format!("{NOTEBOOK}@plugin=echo name=third\nnot run\n");
+    let path = notebook(home.path(), &content);
+    let output = run(home.path(), &["notes.dbk", "--cell", "second"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        format!("{RAN}@plugin=echo name=third\nnot run\n")
+    );
+
+    let output = run(home.path(), &["notes.dbk", "--cell", "secnd"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(text(&output.stderr).contains("no cell is named \"secnd\" (did you mean \"second\"?)"));
+}
+
+#[test]
+fn json_prints_each_full_result() {
+    let home = tempfile::tempdir().unwrap();
+    notebook(home.path(), NOTEBOOK);
+    let output = run(home.path(), &["notes.dbk", "--json"]);
+    let lines: Vec<serde_json::Value> = text(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["name"], "first");
+    assert_eq!(lines[0]["data"], "hello");
+    assert_eq!(lines[1]["data"], "text/plain: hello");
+    assert_eq!(lines[1]["status"], "ok");
+    assert!(lines[1]["elapsed_ms"].as_f64().is_some());
+}
+
+#[test]
+fn a_failed_cell_is_written_and_exits_1() {
+    let home = tempfile::tempdir().unwrap();
+    let path = notebook(
+        home.path(),
+        "@plugin=misbehave name=bad timeout=100ms\nloop\n@end\n@plugin=misbehave input=bad\ninput\n",
+    );
+    let output = run(home.path(), &["notes.dbk"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        "@plugin=misbehave name=bad timeout=100ms\nloop\n@output status=error mime=text/plain\n> the plugin exceeded its time limit of 100ms\n@end\n@plugin=misbehave input=bad\ninput\n@output status=error mime=text/plain\n> its input cell `bad` failed\n"
+    );
+}
+
+#[test]
+fn set_overrides_an_option_in_the_cells_that_have_it() {
+    let home = tempfile::tempdir().unwrap();
+    let path = notebook(
+        home.path(),
+        "@plugin=misbehave range=5m\noptions\n@end\n@plugin=misbehave\noptions\n",
+    );
+    let output = run(
+        home.path(),
+        &["notes.dbk", "--set", "range=1h", "--jobs", "2"],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        "@plugin=misbehave range=5m\noptions\n@output status=ok mime=text/plain\n> [(\"range\", \"1h\")]\n@end\n@plugin=misbehave\noptions\n@output status=ok mime=text/plain\n> []\n"
+    );
+}
+
+#[test]
+fn junit_reports_one_case_per_cell() {
+    let home = tempfile::tempdir().unwrap();
+    notebook(home.path(), &RAN.replace("> hello\n", "> stale\n"));
+    let output = run(
+        home.path(),
+        &["notes.dbk", "--check", "--junit", "report.xml"],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let xml = std::fs::read_to_string(home.path().join("report.xml")).unwrap();
+    assert_eq!(xml.matches("<testcase ").count(), 2, "{xml}");
+    assert_eq!(xml.matches("<failure").count(), 1, "{xml}");
+    assert!(xml.contains("name=\"first\""), "{xml}");
+}
+
+#[test]
+fn an_interrupted_run_leaves_the_file_intact() {
+    let home = tempfile::tempdir().unwrap();
+    let content = "@plugin=echo\nquick\n@end\n@plugin=misbehave\nsleep 5000\n";
+    let path = notebook(home.path(), content);
+    let mut child = databook(home.path(), &["notes.dbk"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), content);
+    let leftovers: Vec<_> = std::fs::read_dir(home.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name())
+        .filter(|name| name != "notes.dbk" && name != "cache")
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn a_cycle_is_refused_before_anything_runs() {
+    let home = tempfile::tempdir().unwrap();
+    let content = "@plugin=echo name=a input=b\nx\n@plugin=echo name=b input=a\ny\n";
+    let path = notebook(home.path(), content);
+    let output = run(home.path(), &["notes.dbk"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        text(&output.stderr).contains("form a cycle"),
+        "{}",
+        text(&output.stderr)
+    );
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), content);
+}
