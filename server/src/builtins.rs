@@ -20,4 +20,9 @@ pub static BUILTINS: &[Builtin] = &[
         config: include_str!("../../plugins/jq/config.toml"),
         wasm: include_bytes!("../../plugins/jq/plugin.wasm"),
     },
+    Builtin {
+        name: "prometheus",
+        config: include_str!("../../plugins/prometheus/config.toml"),
+        wasm: include_bytes!("../../plugins/prometheus/plugin.wasm"),
+    },
 ];

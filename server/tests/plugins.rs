@@ -6,11 +6,13 @@
 use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use databook_runtime::{
-    Cell, Failure, Output, Plugin, Registry, Runtime, RuntimeOptions, SearchPath, Severity,
-    Workspace,
+    Cell, Failure, ItemKind, Output, Plugin, Registry, Runtime, RuntimeOptions, SearchPath,
+    Severity, Workspace,
 };
 use serde_json::{Value, json};
 
@@ -500,4 +502,298 @@ async fn jq_syntax_errors_point_into_the_filter() {
 
     let (message, _) = run_err(&jq, jq_cell("1 | .a", None, &[])).await;
     assert_eq!(message, "the filter failed: cannot index 1 with \"a\"");
+}
+
+// ---------------------------------------------------------- prometheus --
+
+/// A real `prometheus` process on a free loopback port, scraping itself
+/// every second, with its storage in a temporary folder. Killed on drop.
+struct PrometheusServer {
+    child: Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl PrometheusServer {
+    fn start() -> PrometheusServer {
+        let dir = tempfile::tempdir().unwrap();
+        let port = closed_port();
+        let config = dir.path().join("prometheus.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
+                 scrape_configs:\n  - job_name: prometheus\n    static_configs:\n      \
+                 - targets: [\"127.0.0.1:{port}\"]\n"
+            ),
+        )
+        .unwrap();
+        let log = std::fs::File::create(dir.path().join("prometheus.log")).unwrap();
+        let child = Command::new("prometheus")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot start prometheus ({e}); install it: apt-get install prometheus")
+            });
+        PrometheusServer { child, port, dir }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Waits (at most about 30 s) until the scrapes have counted
+    /// themselves: `prometheus_http_requests_total{handler="/metrics"}`
+    /// appears from the second scrape on (and `up` from the first). Asks
+    /// through the plugin itself.
+    async fn wait_for_data(&mut self, plugin: &Plugin) {
+        for _ in 0..150 {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                let log = std::fs::read_to_string(self.dir.path().join("prometheus.log"));
+                panic!("prometheus exited ({status}): {}", log.unwrap_or_default());
+            }
+            let query = "prometheus_http_requests_total{handler=\"/metrics\"}";
+            let report = plugin.run(cell(query, &[]), None).await;
+            if let Ok(output) = report.result
+                && !json_of(&output)["rows"].as_array().unwrap().is_empty()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        panic!("prometheus had not scraped itself twice after 30 s");
+    }
+}
+
+impl Drop for PrometheusServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A started Prometheus with data, and the plugin pointed at it.
+async fn prometheus_with_data() -> (PrometheusServer, Plugin) {
+    let mut server = PrometheusServer::start();
+    let plugin = load("prometheus", &[("PROMETHEUS_URL", &server.url())]).await;
+    server.wait_for_data(&plugin).await;
+    (server, plugin)
+}
+
+#[tokio::test]
+async fn prometheus_instant_queries_give_tables() {
+    let (server, plugin) = prometheus_with_data().await;
+    let output = run_ok(&plugin, cell("up", &[])).await;
+    assert_eq!(output.mime, "application/vnd.databook.table+json");
+    let table = json_of(&output);
+    assert_eq!(
+        table["columns"],
+        json!(["__name__", "instance", "job", "value"])
+    );
+    assert_eq!(
+        table["rows"],
+        json!([[
+            "up",
+            format!("127.0.0.1:{}", server.port),
+            "prometheus",
+            1.0
+        ]])
+    );
+
+    let output = run_ok(
+        &plugin,
+        cell("sum by (handler) (prometheus_http_requests_total)", &[]),
+    )
+    .await;
+    let table = json_of(&output);
+    assert_eq!(table["columns"], json!(["handler", "value"]));
+    let rows = table["rows"].as_array().unwrap();
+    let metrics = rows
+        .iter()
+        .find(|row| row[0] == "/metrics")
+        .unwrap_or_else(|| panic!("no /metrics row in {rows:?}"));
+    assert!(metrics[1].as_f64().unwrap() >= 1.0, "{metrics:?}");
+
+    let output = run_ok(&plugin, cell("1 + 1", &[])).await;
+    assert_eq!(
+        json_of(&output),
+        json!({"columns": ["value"], "rows": [[2.0]]})
+    );
+
+    // Long before the server started, there was no data.
+    let output = run_ok(&plugin, cell("up", &[("at", "2001-09-09T01:46:40Z")])).await;
+    assert_eq!(json_of(&output)["rows"], json!([]));
+}
+
+#[tokio::test]
+async fn prometheus_range_queries_give_time_series() {
+    let (server, plugin) = prometheus_with_data().await;
+    let output = run_ok(&plugin, cell("up", &[("range", "5m"), ("step", "1s")])).await;
+    assert_eq!(output.mime, "application/vnd.databook.timeseries+json");
+    let data = json_of(&output);
+    let series = data["series"].as_array().unwrap();
+    assert_eq!(series.len(), 1, "{data}");
+    assert_eq!(
+        series[0]["labels"],
+        json!({"__name__": "up", "instance": format!("127.0.0.1:{}", server.port),
+               "job": "prometheus"})
+    );
+    let points = series[0]["points"].as_array().unwrap();
+    assert!(!points.is_empty());
+    for point in points {
+        assert!(point[0].as_f64().unwrap() > 1.7e9, "{point}");
+        assert_eq!(point[1], json!(1.0), "{point}");
+    }
+
+    // `at` as unix seconds ends the range: ten minutes long ago hold no
+    // series at all.
+    let output = run_ok(
+        &plugin,
+        cell("up", &[("range", "10m"), ("at", "1000000000")]),
+    )
+    .await;
+    assert_eq!(json_of(&output), json!({"series": []}));
+
+    let (message, hint) = run_err(&plugin, cell("up", &[("range", "soon")])).await;
+    assert!(
+        message.starts_with("range=soon is not a duration"),
+        "{message}"
+    );
+    assert!(hint.unwrap().contains("15m"));
+}
+
+#[tokio::test]
+async fn prometheus_completes_names_from_the_server() {
+    let (_server, plugin) = prometheus_with_data().await;
+    let labels = |items: Vec<databook_runtime::CompletionItem>| -> Vec<String> {
+        items.into_iter().map(|item| item.label).collect()
+    };
+
+    let body = "rate(prometheus_http_req";
+    let items = plugin.complete(body, body.len(), &[]).await.unwrap();
+    assert!(
+        items
+            .iter()
+            .any(|i| i.label == "prometheus_http_requests_total" && i.kind == ItemKind::Variable),
+        "{items:?}"
+    );
+    assert!(
+        labels(items)
+            .iter()
+            .all(|l| l.contains("prometheus_http_req"))
+    );
+
+    let body = "up{jo";
+    let items = labels(plugin.complete(body, body.len(), &[]).await.unwrap());
+    assert_eq!(items, ["job"]);
+
+    let body = "prometheus_http_requests_total{handler=\"/metr";
+    let items = labels(plugin.complete(body, body.len(), &[]).await.unwrap());
+    assert_eq!(items, ["/metrics"]);
+
+    // The cursor in the middle of the body: only the text before it counts.
+    let body = "up{job=\"\"} + 1";
+    let items = labels(plugin.complete(body, 8, &[]).await.unwrap());
+    assert_eq!(items, ["prometheus"]);
+}
+
+#[tokio::test]
+async fn prometheus_passes_its_errors_through() {
+    let (_server, plugin) = prometheus_with_data().await;
+    // Valid syntax, so only Prometheus can refuse it: a range of one
+    // second's steps over a year is more points than it returns.
+    let (message, hint) = run_err(&plugin, cell("up", &[("range", "365d"), ("step", "1s")])).await;
+    assert!(message.contains("exceeded maximum resolution"), "{message}");
+    assert!(hint.is_some());
+
+    let (message, hint) = run_err(&plugin, cell("sum(up", &[])).await;
+    assert!(message.contains("parse error"), "{message}");
+    assert!(hint.unwrap().contains("line:column"));
+}
+
+#[tokio::test]
+async fn prometheus_unreachable_names_the_url() {
+    let url = format!("http://127.0.0.1:{}", closed_port());
+    let plugin = load("prometheus", &[("PROMETHEUS_URL", &url)]).await;
+    let (message, hint) = run_err(&plugin, cell("up", &[])).await;
+    assert!(
+        message.starts_with(&format!("cannot reach Prometheus at {url}: ")),
+        "{message}"
+    );
+    assert!(hint.unwrap().contains("PROMETHEUS_URL"));
+
+    // Completion has nowhere to show an error: it is empty.
+    let items = plugin.complete("u", 1, &[]).await.unwrap();
+    assert!(
+        items.iter().all(|i| i.kind == ItemKind::Function),
+        "{items:?}"
+    );
+}
+
+#[tokio::test]
+async fn prometheus_check_finds_syntax_errors_without_a_server() {
+    // Nothing listens there: a check that called out would fail or hang.
+    let url = format!("http://127.0.0.1:{}", closed_port());
+    let plugin = load("prometheus", &[("PROMETHEUS_URL", &url)]).await;
+    let check = async |body: &str| {
+        let problems = plugin.check(body, &[]).await.unwrap();
+        assert!(problems.len() <= 1, "{problems:?}");
+        problems
+            .first()
+            .map(|p| (body[p.start..p.end].to_string(), p.message.clone()))
+    };
+    assert_eq!(
+        check("sum by (handler) (rate(prometheus_http_requests_total[5m]))").await,
+        None
+    );
+    assert_eq!(
+        check("sum(rate(x[5m])) +* 2").await,
+        Some(("*".into(), "unexpected `*`".into()))
+    );
+    assert_eq!(
+        check("rate(up[5x])").await,
+        Some(("5x".into(), "bad number or duration syntax: 5x".into()))
+    );
+    assert_eq!(
+        check("up{job=\"a\"} +").await,
+        Some(("+".into(), "the query ends after `+`".into()))
+    );
+    let description = plugin.description();
+    assert_eq!(description.language.as_deref(), Some("promql"));
+    let options: Vec<&str> = description
+        .options
+        .iter()
+        .map(|o| o.name.as_str())
+        .collect();
+    assert_eq!(options, ["range", "step", "at"]);
+}
+
+#[tokio::test]
+async fn databook_exec_runs_the_built_in_prometheus() {
+    let (server, _plugin) = prometheus_with_data().await;
+    let home = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_databook"))
+        .args(["exec", "prometheus", "up"])
+        .current_dir(home.path())
+        .env("HOME", home.path())
+        .env("XDG_DATA_HOME", home.path().join("data"))
+        .env("XDG_CACHE_HOME", home.path().join("cache"))
+        .env("PROMETHEUS_URL", server.url())
+        .env_remove("DATABOOK_PLUGINS")
+        .env_remove("PROMETHEUS_TOKEN")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let table: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(table["rows"][0][2], "prometheus", "{table}");
+    assert_eq!(table["rows"][0][3], 1.0, "{table}");
 }
