@@ -29,7 +29,7 @@ pub fn code_lenses(state: &State, uri: &Uri) -> Option<Vec<CodeLens>> {
     let snapshot = state.documents.get(uri)?;
     let mut lenses = Vec::new();
     let top = Range::default();
-    if !snapshot.parse.cells.is_empty() {
+    if !snapshot.parse().cells.is_empty() {
         lenses.push(CodeLens {
             range: top,
             command: Some(command("▶ Run all", "databook.runAll", vec![json!(uri)])),
@@ -45,9 +45,9 @@ pub fn code_lenses(state: &State, uri: &Uri) -> Option<Vec<CodeLens>> {
             data: None,
         });
     }
-    for cell in &snapshot.parse.cells {
-        let range = convert::range(&snapshot.index, &cell.header.range);
-        let header = &snapshot.text[cell.header.range.clone()];
+    for cell in &snapshot.parse().cells {
+        let range = convert::range(&snapshot.rope, &cell.header.range);
+        let header = &snapshot.text()[cell.header.range.clone()];
         let arguments = cell_arguments(uri, cell.index, header);
         lenses.push(CodeLens {
             range,
@@ -68,19 +68,19 @@ pub fn code_lenses(state: &State, uri: &Uri) -> Option<Vec<CodeLens>> {
 pub fn code_actions(state: &State, params: CodeActionParams) -> Option<CodeActionResponse> {
     let uri = &params.text_document.uri;
     let snapshot = state.documents.get(uri)?;
-    let start = convert::offset(&snapshot.index, params.range.start);
-    let end = convert::offset(&snapshot.index, params.range.end);
+    let start = convert::offset(&snapshot.rope, params.range.start);
+    let end = convert::offset(&snapshot.rope, params.range.end);
     let mut actions = Vec::new();
 
     // Quick fixes for the diagnostics under the cursor.
     let loaded = state.plugins.current();
-    for diagnostic in analyze(&snapshot.parse, &snapshot.text, &*loaded) {
+    for diagnostic in analyze(snapshot.parse(), snapshot.text(), &*loaded) {
         if diagnostic.range.start > end || diagnostic.range.end < start {
             continue;
         }
         for fix in diagnostic.fixes {
             let edit = TextEdit {
-                range: convert::range(&snapshot.index, &fix.edit.range),
+                range: convert::range(&snapshot.rope, &fix.edit.range),
                 new_text: fix.edit.new_text.clone(),
             };
             actions.push(CodeActionOrCommand::CodeAction(CodeAction {
@@ -98,12 +98,12 @@ pub fn code_actions(state: &State, params: CodeActionParams) -> Option<CodeActio
 
     // The cell under the cursor: its whole extent, output included.
     if let Some(cell) = snapshot
-        .parse
+        .parse()
         .cells
         .iter()
         .find(|c| c.range.start <= start && start <= c.range.end)
     {
-        let header = &snapshot.text[cell.header.range.clone()];
+        let header = &snapshot.text()[cell.header.range.clone()];
         let arguments = cell_arguments(uri, cell.index, header);
         let mut push = |title: &str, cmd: Command| {
             actions.push(CodeActionOrCommand::CodeAction(CodeAction {

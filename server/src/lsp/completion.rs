@@ -36,16 +36,16 @@ pub async fn complete(
     position: TextDocumentPositionParams,
 ) -> Option<CompletionResponse> {
     let snapshot = state.documents.get(&position.text_document.uri)?;
-    let offset = convert::offset(&snapshot.index, position.position);
+    let offset = convert::offset(&snapshot.rope, position.position);
     let loaded = state.plugins.current();
     let edit = |range: &databook_notebook::TextRange, text: String| {
         Some(CompletionTextEdit::Edit(TextEdit {
-            range: convert::range(&snapshot.index, range),
+            range: convert::range(&snapshot.rope, range),
             new_text: text,
         }))
     };
     let items: Vec<CompletionItem> =
-        match completion_context(&snapshot.parse, &snapshot.text, offset) {
+        match completion_context(snapshot.parse(), snapshot.text(), offset) {
             CompletionContext::PluginName { range_typed: range } => loaded
                 .registry
                 .entries()
@@ -83,7 +83,7 @@ pub async fn complete(
             })
             .collect(),
             CompletionContext::OptionKey { cell, range } => {
-                let cell = &snapshot.parse.cells[cell];
+                let cell = &snapshot.parse().cells[cell];
                 let present = |key: &str| cell.header.option(key).is_some();
                 let plugin_options = cell
                     .plugin()
@@ -110,7 +110,7 @@ pub async fn complete(
                     .collect()
             }
             CompletionContext::InputName { cell, range } => snapshot
-                .parse
+                .parse()
                 .cells
                 .iter()
                 .filter(|other| other.index != cell)
@@ -129,9 +129,9 @@ pub async fn complete(
                 cell,
                 offset_in_body,
             } => {
-                let cell = &snapshot.parse.cells[cell];
+                let cell = &snapshot.parse().cells[cell];
                 let plugin: Plugin = cell.plugin().and_then(|name| loaded.plugin(name))?.clone();
-                let body = cell.body_text(&snapshot.text);
+                let body = cell.body_text(snapshot.text());
                 // On a blank line after the body the cursor is past its end.
                 let offset = offset_in_body.min(body.len());
                 let items = match plugin.complete(body, offset, &cell.plugin_options()).await {

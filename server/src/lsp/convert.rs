@@ -1,35 +1,42 @@
 //! The one place where byte offsets meet LSP positions (lines and UTF-16
-//! columns), and paths meet URIs.
+//! columns), and paths meet URIs. The document's rope is its line index:
+//! it is kept up to date by each edit, so no position costs a scan.
 
 use std::path::PathBuf;
 
-use databook_notebook::{LineCol, LineIndex, TextRange};
+use databook_notebook::TextRange;
 use ropey::Rope;
 use tower_lsp_server::ls_types::{Position, Range, Uri};
 
-/// The LSP position of a byte offset.
-pub fn position(index: &LineIndex, offset: usize) -> Position {
-    let LineCol { line, col } = index.line_col_utf16(offset);
+/// The LSP position of a byte offset (clamped to the text).
+pub fn position(rope: &Rope, offset: usize) -> Position {
+    let offset = offset.min(rope.len_bytes());
+    let line = rope.byte_to_line(offset);
+    let char_index = rope.byte_to_char(offset);
+    let line_start = rope.line_to_char(line);
+    let character = rope.char_to_utf16_cu(char_index) - rope.char_to_utf16_cu(line_start);
     Position {
-        line,
-        character: col,
+        line: line as u32,
+        character: character as u32,
     }
 }
 
 /// The LSP range of a byte range.
-pub fn range(index: &LineIndex, range: &TextRange) -> Range {
+pub fn range(rope: &Rope, range: &TextRange) -> Range {
     Range {
-        start: position(index, range.start),
-        end: position(index, range.end),
+        start: position(rope, range.start),
+        end: position(rope, range.end),
     }
 }
 
 /// The byte offset of an LSP position (clamped to the text).
-pub fn offset(index: &LineIndex, position: Position) -> usize {
-    index.offset_utf16(LineCol {
-        line: position.line,
-        col: position.character,
-    })
+pub fn offset(rope: &Rope, position: Position) -> usize {
+    rope.char_to_byte(rope_char(rope, position))
+}
+
+/// The line of a byte offset.
+pub fn line(rope: &Rope, offset: usize) -> u32 {
+    rope.byte_to_line(offset.min(rope.len_bytes())) as u32
 }
 
 /// The char index in a rope of an LSP position (clamped to its line, as the
@@ -70,5 +77,25 @@ mod tests {
         assert_eq!(at(0, 99), 3, "clamped before the line break");
         assert_eq!(at(1, 1), 6);
         assert_eq!(at(9, 0), rope.len_chars());
+    }
+
+    #[test]
+    fn offsets_and_positions_round_trip() {
+        let text = "é😀x\r\n\nlast line";
+        let rope = Rope::from_str(text);
+        // Between `\r` and `\n` is no position LSP can name.
+        let inside_crlf = |offset: usize| text[..offset].ends_with('\r');
+        for (offset, _) in text.char_indices().chain([(text.len(), ' ')]) {
+            if inside_crlf(offset) {
+                continue;
+            }
+            let p = position(&rope, offset);
+            assert_eq!(super::offset(&rope, p), offset, "at {offset} ({p:?})");
+        }
+        assert_eq!(position(&rope, 6), Position::new(0, 3));
+        assert_eq!(position(&rope, text.len()), Position::new(2, 9));
+        // A lone \r is text, as in the notebook parser.
+        let rope = Rope::from_str("a\rb\nc");
+        assert_eq!(position(&rope, 4), Position::new(1, 0));
     }
 }

@@ -39,10 +39,10 @@ pub fn spawn_publish(client: Client, state: Arc<State>, uri: Uri) {
             return;
         };
         let loaded = state.plugins.current();
-        let mut diagnostics: Vec<Diagnostic> = analyze(&snapshot.parse, &snapshot.text, &*loaded)
+        let mut diagnostics: Vec<Diagnostic> = analyze(snapshot.parse(), snapshot.text(), &*loaded)
             .into_iter()
             .map(|d| Diagnostic {
-                range: convert::range(&snapshot.index, &d.range),
+                range: convert::range(&snapshot.rope, &d.range),
                 severity: Some(severity(d.severity)),
                 code: Some(NumberOrString::String(d.code.to_string())),
                 source: Some("databook".into()),
@@ -60,17 +60,17 @@ pub fn spawn_publish(client: Client, state: Arc<State>, uri: Uri) {
                 ..Default::default()
             });
         }
-        for cell in &snapshot.parse.cells {
+        for cell in &snapshot.parse().cells {
             let Some(plugin) = cell.plugin().and_then(|name| loaded.plugin(name)) else {
                 continue;
             };
             // A failed run's error, on the header of the cell that ran.
-            let key = run::cell_key(cell, &snapshot.text);
+            let key = run::cell_key(cell, snapshot.text());
             if let Some(record) = state.runs.record(&uri, &key)
                 && let Err(failure) = &record.result
             {
                 diagnostics.push(Diagnostic {
-                    range: convert::range(&snapshot.index, &cell.header.range),
+                    range: convert::range(&snapshot.rope, &cell.header.range),
                     severity: Some(DiagnosticSeverity::ERROR),
                     code: Some(NumberOrString::String("run-failed".into())),
                     source: Some(plugin.name().to_string()),
@@ -81,7 +81,7 @@ pub fn spawn_publish(client: Client, state: Arc<State>, uri: Uri) {
             if !plugin.can_check() {
                 continue;
             }
-            let body = cell.body_text(&snapshot.text).to_string();
+            let body = cell.body_text(snapshot.text()).to_string();
             let options = cell.plugin_options();
             let cache_key = (plugin.name().to_string(), body, options);
             let cached = state.checks.lock().get(&cache_key).cloned();
@@ -105,7 +105,7 @@ pub fn spawn_publish(client: Client, state: Arc<State>, uri: Uri) {
             for problem in problems {
                 let range = cell.body.start + problem.start..cell.body.start + problem.end;
                 diagnostics.push(Diagnostic {
-                    range: convert::range(&snapshot.index, &range),
+                    range: convert::range(&snapshot.rope, &range),
                     severity: Some(match problem.severity {
                         databook_runtime::Severity::Error => DiagnosticSeverity::ERROR,
                         databook_runtime::Severity::Warning => DiagnosticSeverity::WARNING,

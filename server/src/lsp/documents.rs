@@ -1,61 +1,55 @@
-//! The open documents: for each, its text (a rope, edited incrementally),
-//! its version, its parse and its line index, recomputed once per edit.
+//! The open documents: for each, its version, its text as a rope (which is
+//! also its line index, for LSP positions) and as a `Document` (text and
+//! parse, reparsed incrementally). An edit updates both once.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use databook_notebook::{LineIndex, Parse, parse};
+use databook_notebook::{Document, Parse};
 use ropey::Rope;
 use tower_lsp_server::ls_types::{TextDocumentContentChangeEvent, Uri};
 
 use super::convert;
 
-/// One open document, as of one version. Cheap to clone: everything
-/// derived from the text is shared.
+/// One open document, as of one version. Cheap to clone: the rope shares
+/// its nodes and the document is behind an `Arc`.
 #[derive(Clone)]
 pub struct Snapshot {
     pub version: i32,
-    pub text: Arc<str>,
-    pub parse: Arc<Parse>,
-    pub index: Arc<LineIndex>,
+    pub rope: Rope,
+    document: Arc<Document>,
 }
 
 impl Snapshot {
-    fn new(version: i32, text: String) -> Snapshot {
-        let parse = parse(&text);
-        let index = LineIndex::new(&text);
-        Snapshot {
-            version,
-            text: text.into(),
-            parse: Arc::new(parse),
-            index: Arc::new(index),
-        }
+    pub fn text(&self) -> &str {
+        self.document.text()
     }
-}
 
-struct Document {
-    rope: Rope,
-    snapshot: Snapshot,
+    pub fn parse(&self) -> &Parse {
+        self.document.parse()
+    }
 }
 
 /// Every open document, by URI.
 #[derive(Default)]
 pub struct Documents {
-    open: Mutex<HashMap<Uri, Document>>,
+    open: Mutex<HashMap<Uri, Snapshot>>,
 }
 
 impl Documents {
     pub fn open(&self, uri: Uri, version: i32, text: String) -> Snapshot {
-        let snapshot = Snapshot::new(version, text);
-        let document = Document {
-            rope: Rope::from_str(&snapshot.text),
-            snapshot: snapshot.clone(),
+        let snapshot = Snapshot {
+            version,
+            rope: Rope::from_str(&text),
+            document: Arc::new(Document::new(text)),
         };
-        self.lock().insert(uri, document);
+        self.lock().insert(uri, snapshot.clone());
         snapshot
     }
 
-    /// Applies a `didChange`'s edits in order, then parses once.
+    /// Applies a `didChange`'s edits in order. Each reparses only the cells
+    /// it can have changed; the document is copied only if an older
+    /// snapshot is still in use.
     pub fn change(
         &self,
         uri: &Uri,
@@ -63,20 +57,25 @@ impl Documents {
         changes: Vec<TextDocumentContentChangeEvent>,
     ) -> Option<Snapshot> {
         let mut open = self.lock();
-        let document = open.get_mut(uri)?;
+        let snapshot = open.get_mut(uri)?;
         for change in changes {
             match change.range {
                 Some(range) => {
-                    let start = convert::rope_char(&document.rope, range.start);
-                    let end = convert::rope_char(&document.rope, range.end).max(start);
-                    document.rope.remove(start..end);
-                    document.rope.insert(start, &change.text);
+                    let start = convert::rope_char(&snapshot.rope, range.start);
+                    let end = convert::rope_char(&snapshot.rope, range.end).max(start);
+                    let bytes = snapshot.rope.char_to_byte(start)..snapshot.rope.char_to_byte(end);
+                    snapshot.rope.remove(start..end);
+                    snapshot.rope.insert(start, &change.text);
+                    Arc::make_mut(&mut snapshot.document).apply(bytes, &change.text);
                 }
-                None => document.rope = Rope::from_str(&change.text),
+                None => {
+                    snapshot.rope = Rope::from_str(&change.text);
+                    snapshot.document = Arc::new(Document::new(change.text));
+                }
             }
         }
-        document.snapshot = Snapshot::new(version, document.rope.to_string());
-        Some(document.snapshot.clone())
+        snapshot.version = version;
+        Some(snapshot.clone())
     }
 
     pub fn close(&self, uri: &Uri) {
@@ -84,18 +83,64 @@ impl Documents {
     }
 
     pub fn get(&self, uri: &Uri) -> Option<Snapshot> {
-        self.lock().get(uri).map(|d| d.snapshot.clone())
+        self.lock().get(uri).cloned()
     }
 
     pub fn all(&self) -> Vec<(Uri, Snapshot)> {
         self.lock()
             .iter()
-            .map(|(uri, d)| (uri.clone(), d.snapshot.clone()))
+            .map(|(uri, s)| (uri.clone(), s.clone()))
             .collect()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Uri, Document>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Uri, Snapshot>> {
         // A panic elsewhere must not make every later request fail too.
         self.open.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tower_lsp_server::ls_types::{Position, Range};
+
+    fn change(start: (u32, u32), end: (u32, u32), text: &str) -> TextDocumentContentChangeEvent {
+        TextDocumentContentChangeEvent {
+            range: Some(Range {
+                start: Position::new(start.0, start.1),
+                end: Position::new(end.0, end.1),
+            }),
+            range_length: None,
+            text: text.into(),
+        }
+    }
+
+    #[test]
+    fn incremental_edits_match_a_fresh_parse() {
+        let documents = Documents::default();
+        let uri: Uri = "file:///x.dbk".parse().unwrap();
+        documents.open(
+            uri.clone(),
+            1,
+            "@plugin=echo\nhé😀llo\n@plugin=jq\n.\n".into(),
+        );
+        // Keep an old snapshot alive, so the document must be copied.
+        let old = documents.get(&uri).unwrap();
+        let now = documents
+            .change(
+                &uri,
+                2,
+                vec![
+                    change((1, 4), (1, 4), "X"),
+                    change((2, 8), (2, 10), "echo name=b"),
+                    change((0, 0), (0, 0), "# top\n"),
+                ],
+            )
+            .unwrap();
+        let expected = "# top\n@plugin=echo\nhé😀Xllo\n@plugin=echo name=b\n.\n";
+        assert_eq!(now.text(), expected);
+        assert_eq!(now.rope.to_string(), expected);
+        assert_eq!(now.parse(), &databook_notebook::parse(expected));
+        assert_eq!(old.text(), "@plugin=echo\nhé😀llo\n@plugin=jq\n.\n");
     }
 }

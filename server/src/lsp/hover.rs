@@ -17,10 +17,10 @@ const HOVER_ROWS: usize = 200;
 pub fn hover(state: &State, position: TextDocumentPositionParams) -> Option<Hover> {
     let uri = &position.text_document.uri;
     let snapshot = state.documents.get(uri)?;
-    let offset = convert::offset(&snapshot.index, position.position);
+    let offset = convert::offset(&snapshot.rope, position.position);
     let loaded = state.plugins.current();
     let inside = |range: &std::ops::Range<usize>| range.start <= offset && offset <= range.end;
-    for cell in &snapshot.parse.cells {
+    for cell in &snapshot.parse().cells {
         if let Some(name) = &cell.header.plugin
             && inside(&name.range)
         {
@@ -28,22 +28,19 @@ pub fn hover(state: &State, position: TextDocumentPositionParams) -> Option<Hove
                 Ok(plugin) => plugin_markdown(plugin),
                 Err(error) => format!("**{}**: {error}", name.value),
             };
-            return Some(markdown(
-                value,
-                convert::range(&snapshot.index, &name.range),
-            ));
+            return Some(markdown(value, convert::range(&snapshot.rope, &name.range)));
         }
         if let Some(output) = &cell.output
             && inside(&output.range)
         {
-            let key = cell_key(cell, &snapshot.text);
+            let key = cell_key(cell, snapshot.text());
             let value = match state.runs.record(uri, &key) {
                 Some(record) => record_markdown(&record),
                 None => "This output is from an earlier session; run the cell to see its full result here.".to_string(),
             };
             return Some(markdown(
                 value,
-                convert::range(&snapshot.index, &output.header_range),
+                convert::range(&snapshot.rope, &output.header_range),
             ));
         }
     }

@@ -36,7 +36,7 @@ pub fn legend() -> SemanticTokensLegend {
 pub fn symbols(state: &State, uri: &Uri) -> Option<DocumentSymbolResponse> {
     let snapshot = state.documents.get(uri)?;
     #[allow(deprecated)]
-    let symbols = databook_notebook::symbols(&snapshot.parse, &snapshot.text)
+    let symbols = databook_notebook::symbols(snapshot.parse(), snapshot.text())
         .into_iter()
         .map(|symbol| DocumentSymbol {
             name: symbol.name,
@@ -44,8 +44,8 @@ pub fn symbols(state: &State, uri: &Uri) -> Option<DocumentSymbolResponse> {
             kind: SymbolKind::FUNCTION,
             tags: None,
             deprecated: None,
-            range: convert::range(&snapshot.index, &symbol.range),
-            selection_range: convert::range(&snapshot.index, &symbol.selection_range),
+            range: convert::range(&snapshot.rope, &symbol.range),
+            selection_range: convert::range(&snapshot.rope, &symbol.selection_range),
             children: None,
         })
         .collect();
@@ -55,11 +55,11 @@ pub fn symbols(state: &State, uri: &Uri) -> Option<DocumentSymbolResponse> {
 pub fn folding(state: &State, uri: &Uri) -> Option<Vec<FoldingRange>> {
     let snapshot = state.documents.get(uri)?;
     Some(
-        databook_notebook::folding(&snapshot.parse)
+        databook_notebook::folding(snapshot.parse())
             .into_iter()
             .map(|fold| FoldingRange {
-                start_line: snapshot.index.line_of(fold.start),
-                end_line: snapshot.index.line_of(fold.end),
+                start_line: convert::line(&snapshot.rope, fold.start),
+                end_line: convert::line(&snapshot.rope, fold.end),
                 kind: Some(FoldingRangeKind::Region),
                 ..Default::default()
             })
@@ -71,9 +71,9 @@ pub fn semantic_tokens(state: &State, uri: &Uri) -> Option<SemanticTokensResult>
     let snapshot = state.documents.get(uri)?;
     let mut data = Vec::new();
     let (mut last_line, mut last_start) = (0, 0);
-    for token in databook_notebook::semantic_tokens(&snapshot.parse, &snapshot.text) {
-        let start = convert::position(&snapshot.index, token.range.start);
-        let end = convert::position(&snapshot.index, token.range.end);
+    for token in databook_notebook::semantic_tokens(snapshot.parse(), snapshot.text()) {
+        let start = convert::position(&snapshot.rope, token.range.start);
+        let end = convert::position(&snapshot.rope, token.range.end);
         // Tokens never span lines here: each is part of one line.
         let length = end.character.saturating_sub(start.character);
         let delta_line = start.line - last_line;

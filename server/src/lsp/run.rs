@@ -178,15 +178,15 @@ pub async fn execute(
             let (index, header) = target.cell.expect("checked by target");
             let snapshot = document(state, &target.uri)?;
             let cell = find(&snapshot, index, &header)?;
-            let order = run_order(&snapshot.parse, &[cell])
+            let order = run_order(snapshot.parse(), &[cell])
                 .map_err(|cycle| Error::invalid_params(cycle_message(&snapshot, &cycle)))?;
             run_cells(client, state, &target.uri, &snapshot, order, Some(cell)).await
         }
         "databook.runAll" => {
             let target = target(arguments, false)?;
             let snapshot = document(state, &target.uri)?;
-            let all: Vec<usize> = (0..snapshot.parse.cells.len()).collect();
-            let order = run_order(&snapshot.parse, &all)
+            let all: Vec<usize> = (0..snapshot.parse().cells.len()).collect();
+            let order = run_order(snapshot.parse(), &all)
                 .map_err(|cycle| Error::invalid_params(cycle_message(&snapshot, &cycle)))?;
             run_cells(client, state, &target.uri, &snapshot, order, None).await
         }
@@ -195,12 +195,12 @@ pub async fn execute(
             let (index, header) = target.cell.expect("checked by target");
             let snapshot = document(state, &target.uri)?;
             let cell = find(&snapshot, index, &header)?;
-            let key = cell_key(&snapshot.parse.cells[cell], &snapshot.text);
+            let key = cell_key(&snapshot.parse().cells[cell], snapshot.text());
             state.runs.forget(&target.uri, Some(&key));
             let written = write_edit(client, state, &target.uri, |snapshot| {
-                let cell = locate_cell(&snapshot.parse, &snapshot.text, index, &header);
+                let cell = locate_cell(snapshot.parse(), snapshot.text(), index, &header);
                 Plan::for_cell(cell, |cell| {
-                    clear_output(&snapshot.text, &snapshot.parse, cell)
+                    clear_output(snapshot.text(), snapshot.parse(), cell)
                 })
             })
             .await;
@@ -213,8 +213,8 @@ pub async fn execute(
             let written = write_edit(client, state, &target.uri, |snapshot| {
                 // Edits of one WorkspaceEdit refer to the document before
                 // any of them, so they are computed on one snapshot.
-                let edits: Vec<_> = (0..snapshot.parse.cells.len())
-                    .filter_map(|cell| clear_output(&snapshot.text, &snapshot.parse, cell))
+                let edits: Vec<_> = (0..snapshot.parse().cells.len())
+                    .filter_map(|cell| clear_output(snapshot.text(), snapshot.parse(), cell))
                     .collect();
                 if edits.is_empty() {
                     Plan::Unchanged
@@ -232,7 +232,7 @@ pub async fn execute(
                 Some((index, header)) => {
                     let snapshot = document(state, &target.uri)?;
                     let cell = find(&snapshot, *index, header)?;
-                    Some(cell_key(&snapshot.parse.cells[cell], &snapshot.text))
+                    Some(cell_key(&snapshot.parse().cells[cell], snapshot.text()))
                 }
                 None => None,
             };
@@ -251,7 +251,7 @@ fn document(state: &State, uri: &Uri) -> Result<Snapshot> {
 }
 
 fn find(snapshot: &Snapshot, index: usize, header: &str) -> Result<usize> {
-    locate_cell(&snapshot.parse, &snapshot.text, index, header).ok_or_else(|| {
+    locate_cell(snapshot.parse(), snapshot.text(), index, header).ok_or_else(|| {
         Error::invalid_params(format!(
             "cell {} ({header}) is no longer in the document",
             index + 1
@@ -262,7 +262,7 @@ fn find(snapshot: &Snapshot, index: usize, header: &str) -> Result<usize> {
 fn cycle_message(snapshot: &Snapshot, cycle: &[usize]) -> String {
     let names: Vec<String> = cycle
         .iter()
-        .map(|&i| label(&snapshot.parse.cells[i], &snapshot.text))
+        .map(|&i| label(&snapshot.parse().cells[i], snapshot.text()))
         .collect();
     format!(
         "the cells' input= options form a cycle: {}",
@@ -292,8 +292,8 @@ async fn run_cells(
 ) -> Result<Option<Value>> {
     let mut summary = Vec::new();
     for index in order {
-        let cell = &snapshot.parse.cells[index];
-        let key = cell_key(cell, &snapshot.text);
+        let cell = &snapshot.parse().cells[index];
+        let key = cell_key(cell, snapshot.text());
         let is_dependency = target.is_some_and(|t| t != index);
         if is_dependency
             && state
@@ -303,7 +303,7 @@ async fn run_cells(
         {
             continue;
         }
-        let header = snapshot.text[cell.header.range.clone()].to_string();
+        let header = snapshot.text()[cell.header.range.clone()].to_string();
         let run_id = state.runs.next_id.fetch_add(1, Ordering::Relaxed);
         let task = tokio::spawn(run_one(
             client.clone(),
@@ -341,11 +341,11 @@ async fn run_one(
     header: String,
 ) -> std::result::Result<&'static str, String> {
     let snapshot = state.documents.get(&uri).ok_or("the document was closed")?;
-    let cell_index = locate_cell(&snapshot.parse, &snapshot.text, index, &header)
+    let cell_index = locate_cell(snapshot.parse(), snapshot.text(), index, &header)
         .ok_or("the cell was deleted before it ran")?;
-    let cell = snapshot.parse.cells[cell_index].clone();
-    let label = label(&cell, &snapshot.text);
-    let key = cell_key(&cell, &snapshot.text);
+    let cell = snapshot.parse().cells[cell_index].clone();
+    let label = label(&cell, snapshot.text());
+    let key = cell_key(&cell, snapshot.text());
 
     let progress = begin_progress(&client, &label).await;
     let record = run_plugin(&state, &uri, &snapshot, &cell).await;
@@ -384,8 +384,10 @@ async fn run_one(
     state.runs.store(&uri, key, record);
 
     let written = write_edit(&client, &state, &uri, |now| {
-        let cell = locate_cell(&now.parse, &now.text, cell_index, &header);
-        Plan::for_cell(cell, |cell| set_output(&now.text, &now.parse, cell, &block))
+        let cell = locate_cell(now.parse(), now.text(), cell_index, &header);
+        Plan::for_cell(cell, |cell| {
+            set_output(now.text(), now.parse(), cell, &block)
+        })
     })
     .await;
     if written == Written::Gone {
@@ -437,7 +439,7 @@ async fn run_plugin(
             }
         }
     };
-    let (run, timeout) = match cells::prepare(cell, &snapshot.text, input, &[]) {
+    let (run, timeout) = match cells::prepare(cell, snapshot.text(), input, &[]) {
         Ok(prepared) => prepared,
         Err(message) => return failed(message),
     };
@@ -536,7 +538,7 @@ async fn write_edit(
             .iter()
             .map(|edit| {
                 OneOf::Left(TextEdit {
-                    range: convert::range(&snapshot.index, &edit.range),
+                    range: convert::range(&snapshot.rope, &edit.range),
                     new_text: edit.new_text.clone(),
                 })
             })
