@@ -62,6 +62,17 @@ pub async fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
         .count();
     let metrics = Arc::new(Metrics::new());
     metrics.set_plugins(registry.entries().len() - failed, failed);
+    // Every `Get` ends within its plugin's time limit; what may still be open
+    // after the longest of them, and a little more, is a stream that never
+    // ends by itself (a health `Watch`), which must not keep the process up.
+    let drain = registry
+        .entries()
+        .iter()
+        .filter_map(|entry| entry.plugin.as_ref().ok())
+        .map(|plugin| plugin.manifest().limits.timeout.0)
+        .max()
+        .unwrap_or_default()
+        + Duration::from_secs(5);
     let registry = Arc::new(registry);
 
     let grpc_listener = listen(&args.listen, "gRPC").await?;
@@ -149,9 +160,24 @@ pub async fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
         std::process::exit(130);
     });
 
-    let (grpc, metrics_server) = tokio::join!(grpc, metrics_server);
-    grpc.context("the gRPC server failed")?;
-    metrics_server.context("the metrics server failed")?;
+    let servers = async {
+        let (grpc, metrics_server) = tokio::join!(grpc, metrics_server);
+        grpc.context("the gRPC server failed")?;
+        metrics_server.context("the metrics server failed")
+    };
+    let drained = async {
+        wait_for_stop(stopped.clone()).await;
+        tokio::time::sleep(drain).await;
+    };
+    tokio::select! {
+        result = servers => result?,
+        () = drained => {
+            eprintln!(
+                "databook: connections still open {} after the signal: stopping",
+                databook_runtime::Timeout(drain)
+            );
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 
