@@ -39,6 +39,9 @@ pub enum Command {
     Lsp(crate::lsp::LspArgs),
     /// Run a notebook's cells and write their outputs back into it.
     Run(crate::headless::RunArgs),
+    /// Write a new plugin crate (`plugin new NAME`) or build one into its
+    /// plugin.wasm (`plugin build [DIR]`).
+    Plugin(crate::plugin_cmd::PluginArgs),
 }
 
 /// What every command that touches plugins starts from.

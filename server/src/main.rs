@@ -9,6 +9,7 @@ mod cli;
 mod exec;
 mod headless;
 mod lsp;
+mod plugin_cmd;
 mod plugins;
 mod serve;
 
@@ -42,6 +43,7 @@ fn main() -> ExitCode {
             Command::Call(args) => call::call(args).await,
             Command::Lsp(args) => lsp::serve_stdio(&cli, args).await,
             Command::Run(args) => headless::run(&cli, args).await,
+            Command::Plugin(args) => plugin_cmd::plugin(&cli, args).await,
         }
     });
     match result {

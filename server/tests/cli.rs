@@ -171,7 +171,11 @@ fn plugins_lists_good_and_broken_plugins_from_the_workspace() {
     std::fs::create_dir_all(&nested).unwrap();
 
     let mut command = databook(home.path());
-    command.current_dir(&nested).arg("plugins");
+    // The built-in prometheus plugin shows whether PROMETHEUS_URL is set.
+    command
+        .current_dir(&nested)
+        .arg("plugins")
+        .env_remove("PROMETHEUS_URL");
     let output = run(command, "");
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
     let stdout = text(&output.stdout);
@@ -195,6 +199,30 @@ echo 0.1.0  Returns its body unchanged
   env:      (none)
   secrets:  (none)
   http:     (none)
+  limits:   timeout 10s, memory 64 MiB, output 1 MiB
+
+http 0.1.0  Makes the HTTP request written in a cell (.http syntax): METHOD URL, headers, a blank line, a body
+  from:     built in
+  exports:  run, describe, check
+  env:      (none)
+  secrets:  (none)
+  http:     http://127.0.0.1:*, http://localhost:*, http://[::1]:*
+  limits:   timeout 10s, memory 64 MiB, output 1 MiB
+
+jq 0.1.0  Runs a jq filter (jaq) over the output of the cell input= names
+  from:     built in
+  exports:  run, describe, check
+  env:      (none)
+  secrets:  (none)
+  http:     (none)
+  limits:   timeout 10s, memory 64 MiB, output 1 MiB
+
+prometheus 0.1.0  Query Prometheus with PromQL: instant and range queries
+  from:     built in
+  exports:  run, describe, complete, check
+  env:      PROMETHEUS_URL (unset)
+  secrets:  PROMETHEUS_TOKEN
+  http:     http://127.0.0.1:9090
   limits:   timeout 10s, memory 64 MiB, output 1 MiB
 "
     );

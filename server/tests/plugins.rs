@@ -797,3 +797,78 @@ async fn databook_exec_runs_the_built_in_prometheus() {
     assert_eq!(table["rows"][0][2], "prometheus", "{table}");
     assert_eq!(table["rows"][0][3], 1.0, "{table}");
 }
+
+// ------------------------------------------- databook plugin new / build --
+
+#[test]
+fn plugin_new_scaffolds_a_crate_that_builds_and_runs() {
+    let home = tempfile::tempdir().unwrap();
+    let databook = |args: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_databook"))
+            .args(args)
+            .current_dir(home.path())
+            .env("HOME", home.path())
+            .env("XDG_DATA_HOME", home.path().join("data"))
+            .env("XDG_CACHE_HOME", home.path().join("cache"))
+            // Shared by every run of this test, so that wit-bindgen is
+            // compiled once.
+            .env(
+                "CARGO_TARGET_DIR",
+                Path::new(env!("CARGO_TARGET_TMPDIR")).join("scaffolded-plugins"),
+            )
+            .env_remove("DATABOOK_PLUGINS")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        (output.status.code(), stdout, stderr)
+    };
+
+    let (code, stdout, stderr) = databook(&["plugin", "new", "greet"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("databook plugin build greet"), "{stdout}");
+    let dir = home.path().join("greet");
+    for file in [
+        "config.toml",
+        "Cargo.toml",
+        "src/lib.rs",
+        "wit/plugin.wit",
+        "wit/runtime.wit",
+    ] {
+        assert!(dir.join(file).is_file(), "{file} is missing");
+    }
+    let config = std::fs::read_to_string(dir.join("config.toml")).unwrap();
+    assert!(config.starts_with("name = \"greet\"\n"), "{config}");
+
+    let (code, _, stderr) = databook(&["plugin", "new", "greet"]);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("greet already exists"), "{stderr}");
+    let (code, _, stderr) = databook(&["plugin", "new", "Greet!"]);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("cannot name a plugin"), "{stderr}");
+
+    let (code, stdout, stderr) = databook(&["plugin", "build", "greet"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.starts_with("built greet/plugin.wasm ("), "{stdout}");
+    assert!(
+        stdout.contains("loaded greet 0.1.0 (run, describe)"),
+        "{stdout}"
+    );
+    assert!(dir.join("plugin.wasm").is_file());
+
+    let (code, stdout, stderr) = databook(&[
+        "exec",
+        "--plugins",
+        ".",
+        "greet",
+        "world",
+        "--opt",
+        "greeting=Hi",
+    ]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stdout, "Hi, world!\n");
+
+    let (code, _, stderr) = databook(&["plugin", "build", "nowhere"]);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("nowhere is not a plugin crate"), "{stderr}");
+}
