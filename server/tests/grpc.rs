@@ -58,9 +58,15 @@ impl Server {
     /// Starts `databook serve` with the test plugins and `plugin_dirs`
     /// searched first.
     fn start(plugin_dirs: &[&Path]) -> Server {
+        Server::start_with(plugin_dirs, &[])
+    }
+
+    /// Starts `databook serve` as `start` does, with variables `env` set.
+    fn start_with(plugin_dirs: &[&Path], env: &[(&str, &str)]) -> Server {
         let home = tempfile::tempdir().unwrap();
         let stderr = std::fs::File::create(home.path().join("stderr")).unwrap();
         let mut command = databook(home.path());
+        command.envs(env.iter().copied());
         for dir in plugin_dirs {
             command.arg("--plugins").arg(dir);
         }
@@ -746,4 +752,115 @@ async fn load_of_10000_calls_from_64_clients_succeeds_without_growing() {
     let metrics = server.metrics().await;
     assert_eq!(metrics.calls("echo", "OK"), TOTAL as f64);
     assert_eq!(metrics.get("databook_runs_in_flight"), 0.0);
+}
+
+/// A real `prometheus` on `port`, scraping `target` (HOST:PORT) every
+/// second, its storage in a temporary folder. Killed on drop.
+struct Prometheus {
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+impl Prometheus {
+    fn start(port: u16, target: &str) -> Prometheus {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("prometheus.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "global:\n  scrape_interval: 1s\n\
+                 scrape_configs:\n  - job_name: databook\n    static_configs:\n      \
+                 - targets: [\"{target}\"]\n"
+            ),
+        )
+        .unwrap();
+        let log = std::fs::File::create(dir.path().join("prometheus.log")).unwrap();
+        let child = Command::new("prometheus")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot start prometheus ({e}); install it: apt-get install prometheus")
+            });
+        Prometheus { child, dir }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("prometheus.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The service watched by the very Prometheus it queries: Prometheus
+/// scrapes the service's metrics, and the service's built-in `prometheus`
+/// plugin reads them back over gRPC.
+#[test]
+fn prometheus_scrapes_the_service_that_queries_it() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let prometheus_url = format!("http://127.0.0.1:{port}");
+    let server = Server::start_with(&[], &[("PROMETHEUS_URL", &prometheus_url)]);
+    for _ in 0..3 {
+        assert_eq!(server.call(&["echo", "hi"], "").status.code(), Some(0));
+    }
+    let target = server
+        .metrics_url
+        .strip_prefix("http://")
+        .and_then(|rest| rest.strip_suffix("/metrics"))
+        .unwrap();
+    let mut prometheus = Prometheus::start(port, target);
+
+    // Until the first scrape lands: at most 150 tries, 200 ms apart.
+    let query = "databook_grpc_calls_total{plugin=\"echo\"}";
+    let mut table = serde_json::Value::Null;
+    for _ in 0..150 {
+        if let Some(status) = prometheus.child.try_wait().unwrap() {
+            panic!("prometheus exited ({status}): {}", prometheus.log());
+        }
+        let output = server.call(&["prometheus", query], "");
+        if output.status.code() == Some(0) {
+            let answer: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+            if answer["rows"]
+                .as_array()
+                .is_some_and(|rows| !rows.is_empty())
+            {
+                table = answer;
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        !table.is_null(),
+        "no scrape after 30 s: {}",
+        prometheus.log()
+    );
+    let columns: Vec<&str> = table["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    let row = &table["rows"][0];
+    let column = |name: &str| &row[columns.iter().position(|c| *c == name).unwrap()];
+    assert_eq!(column("job"), "databook");
+    assert_eq!(column("plugin"), "echo");
+    assert_eq!(column("code"), "OK");
+    assert_eq!(column("value").as_f64(), Some(3.0), "{table}");
 }
