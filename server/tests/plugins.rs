@@ -498,6 +498,15 @@ async fn jq_syntax_errors_point_into_the_filter() {
     assert_eq!(&filter[problems[0].start..problems[0].end], "frobnicate");
     assert_eq!(problems[0].message, "undefined filter `frobnicate/1`");
 
+    // An unfinished filter is marked where it stops, before any blank lines.
+    let problems = jq.check(".a |\n\n", &[]).await.unwrap();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!((problems[0].start, problems[0].end), (4, 4));
+    assert_eq!(
+        problems[0].message,
+        "expected term, but the filter ends here"
+    );
+
     assert!(jq.check(".a | map(. + 1)", &[]).await.unwrap().is_empty());
 
     let (message, _) = run_err(&jq, jq_cell("1 | .a", None, &[])).await;

@@ -41,9 +41,17 @@ fn expected(expect: &str, found: &str) -> String {
 
 /// Parses and compiles `code`, or says where and why it cannot be.
 fn compile(code: &str) -> Result<Compiled, Vec<FilterError>> {
-    let at = |part: &str, message: String| FilterError {
-        range: span(code, part),
-        message,
+    let at = |part: &str, message: String| {
+        let range = span(code, part);
+        // An error at the end of the input is shown right after the last
+        // token, not past the blank lines that may follow it.
+        let range = if part.is_empty() && range.start >= code.trim_end().len() {
+            let end = code.trim_end().len();
+            end..end
+        } else {
+            range
+        };
+        FilterError { range, message }
     };
     let defs = jaq_core::defs()
         .chain(jaq_std::defs())
