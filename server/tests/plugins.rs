@@ -748,6 +748,45 @@ async fn prometheus_unreachable_names_the_url() {
 }
 
 #[tokio::test]
+async fn prometheus_token_is_sent_as_bearer_and_masked() {
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::routing::post;
+
+    // A stand-in for Prometheus that refuses every query, quoting the
+    // Authorization header it got in its error message.
+    let app = axum::Router::new().route(
+        "/api/v1/query",
+        post(|headers: HeaderMap| async move {
+            let auth = headers
+                .get("authorization")
+                .map_or("none", |v| v.to_str().unwrap())
+                .to_string();
+            let body = json!({"status": "error", "errorType": "bad_data",
+                              "error": format!("got Authorization: {auth}")});
+            (StatusCode::BAD_REQUEST, body.to_string())
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let plugin = load(
+        "prometheus",
+        &[
+            ("PROMETHEUS_URL", &url),
+            ("PROMETHEUS_TOKEN", "s3cret-token"),
+        ],
+    )
+    .await;
+    let (message, _) = run_err(&plugin, cell("up", &[])).await;
+    assert_eq!(message, "got Authorization: Bearer •••");
+
+    let plugin = load("prometheus", &[("PROMETHEUS_URL", &url)]).await;
+    let (message, _) = run_err(&plugin, cell("up", &[])).await;
+    assert_eq!(message, "got Authorization: none");
+}
+
+#[tokio::test]
 async fn prometheus_check_finds_syntax_errors_without_a_server() {
     // Nothing listens there: a check that called out would fail or hang.
     let url = format!("http://127.0.0.1:{}", closed_port());
