@@ -121,9 +121,16 @@ http = []
 }
 
 fn cargo_toml(name: &str) -> String {
+    // Cargo refuses a package name that starts with a digit, which a plugin
+    // name may; the crate's name matters to no one else.
+    let package = if name.starts_with(|c: char| c.is_ascii_digit()) {
+        format!("plugin-{name}")
+    } else {
+        name.to_string()
+    };
     format!(
         r#"[package]
-name = "{name}"
+name = "{package}"
 version = "0.1.0"
 edition = "2024"
 publish = false
