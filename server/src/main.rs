@@ -46,6 +46,9 @@ fn main() -> ExitCode {
             Command::Plugin(args) => plugin_cmd::plugin(&cli, args).await,
         }
     });
+    // A read of stdin in progress (the language server's, after `exit`)
+    // would otherwise keep the process alive until the client closes it.
+    runtime.shutdown_background();
     match result {
         Ok(code) => code,
         Err(error) => {

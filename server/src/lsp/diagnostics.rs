@@ -15,11 +15,18 @@ use super::{State, convert, run};
 /// does not check every other cell again. Cleared when it grows large.
 #[derive(Default)]
 pub struct CheckCache {
-    entries: Mutex<HashMap<CheckKey, Vec<Problem>>>,
+    entries: Mutex<HashMap<u64, Vec<Problem>>>,
 }
 
-/// A check's inputs: the plugin, the body and the options.
-type CheckKey = (String, String, Vec<(String, String)>);
+/// A check's inputs (the plugin, the body and the options), hashed: a
+/// keystroke looks up every cell, and building owned keys for each would
+/// cost more than the lookups.
+fn check_key(plugin: &str, body: &str, options: &[(String, String)]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    (plugin, body, options).hash(&mut hasher);
+    hasher.finish()
+}
 
 const CHECK_CACHE_SIZE: usize = 4096;
 
@@ -60,13 +67,14 @@ pub fn spawn_publish(client: Client, state: Arc<State>, uri: Uri) {
                 ..Default::default()
             });
         }
+        let records = state.runs.records_of(&uri);
         for cell in &snapshot.parse().cells {
             let Some(plugin) = cell.plugin().and_then(|name| loaded.plugin(name)) else {
                 continue;
             };
             // A failed run's error, on the header of the cell that ran.
-            let key = run::cell_key(cell, snapshot.text());
-            if let Some(record) = state.runs.record(&uri, &key)
+            if !records.is_empty()
+                && let Some(record) = records.get(&run::cell_key(cell, snapshot.text()))
                 && let Err(failure) = &record.result
             {
                 diagnostics.push(Diagnostic {
@@ -81,13 +89,13 @@ pub fn spawn_publish(client: Client, state: Arc<State>, uri: Uri) {
             if !plugin.can_check() {
                 continue;
             }
-            let body = cell.body_text(snapshot.text()).to_string();
+            let body = cell.body_text(snapshot.text());
             let options = cell.plugin_options();
-            let cache_key = (plugin.name().to_string(), body, options);
+            let cache_key = check_key(plugin.name(), body, &options);
             let cached = state.checks.lock().get(&cache_key).cloned();
             let problems = match cached {
                 Some(problems) => problems,
-                None => match plugin.check(&cache_key.1, &cache_key.2).await {
+                None => match plugin.check(body, &options).await {
                     Ok(problems) => {
                         let mut entries = state.checks.lock();
                         if entries.len() >= CHECK_CACHE_SIZE {
@@ -127,7 +135,7 @@ pub fn spawn_publish(client: Client, state: Arc<State>, uri: Uri) {
 }
 
 impl CheckCache {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<CheckKey, Vec<Problem>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Vec<Problem>>> {
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
     }
 }

@@ -51,6 +51,11 @@ pub struct Runs {
 }
 
 impl Runs {
+    /// The latest record of every cell of `uri` that ran in this session.
+    pub fn records_of(&self, uri: &Uri) -> HashMap<String, Record> {
+        lock(&self.records).get(uri).cloned().unwrap_or_default()
+    }
+
     pub fn record(&self, uri: &Uri, key: &str) -> Option<Record> {
         lock(&self.records).get(uri)?.get(key).cloned()
     }

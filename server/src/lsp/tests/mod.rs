@@ -537,3 +537,75 @@ async fn a_refused_output_edit_is_tried_again() {
         "@plugin=echo\nagain\n@output status=ok mime=text/plain\n> again\n"
     );
 }
+
+#[tokio::test]
+async fn hover_on_an_output_shows_the_full_result_and_log() {
+    let (mut editor, _root) = start().await;
+    editor
+        .open(URI, "@plugin=misbehave\nprint some words\n")
+        .await;
+    let run = lens_command(&mut editor, "▶ Run", 0).await;
+    execute(&mut editor, &run).await;
+    let hover = editor
+        .request(
+            "textDocument/hover",
+            json!({"textDocument": {"uri": URI}, "position": {"line": 3, "character": 3}}),
+        )
+        .await;
+    let value = hover["contents"]["value"].as_str().unwrap();
+    assert!(value.starts_with("**ok** in "), "{value}");
+    assert!(value.contains("```text\nprinted\n```"), "{value}");
+    assert!(value.contains("info: some words"), "{value}");
+    assert!(value.contains("warn: some words (stderr)"), "{value}");
+}
+
+#[tokio::test]
+async fn semantic_tokens_mark_the_header() {
+    let (mut editor, _root) = start().await;
+    editor.open(URI, "prose\n@plugin=echo name=x\nbody\n").await;
+    let tokens = editor
+        .request(
+            "textDocument/semanticTokens/full",
+            json!({"textDocument": {"uri": URI}}),
+        )
+        .await;
+    let data: Vec<u64> = tokens["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    // directive `@plugin=` on line 1, then `echo`, `name`, `x` on the same line.
+    assert_eq!(
+        data,
+        [1, 0, 8, 0, 0, 0, 8, 4, 1, 0, 0, 5, 4, 2, 0, 0, 5, 1, 3, 0]
+    );
+}
+
+#[tokio::test]
+async fn a_plugin_added_while_running_is_picked_up() {
+    let root = tempfile::tempdir().unwrap();
+    let plugins = root.path().join("plugins");
+    std::fs::create_dir(&plugins).unwrap();
+    let (service, socket) = crate::lsp::service(vec![plugins.clone()]);
+    let mut editor = Editor::start(service, socket).await;
+    editor.initialize(root.path()).await;
+    editor.open(URI, "@plugin=fresh\ncounter\n").await;
+    let found = diagnostics(&mut editor, 1).await;
+    assert_eq!(codes(&found), ["unknown-plugin"]);
+
+    // Install a plugin called `fresh` (the misbehave build, renamed).
+    let dir = plugins.join("fresh");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::copy(
+        testing_plugins().join("misbehave/plugin.wasm"),
+        dir.join("plugin.wasm"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("config.toml"),
+        "name = \"fresh\"\nversion = \"0.1.0\"\ndescription = \"New\"\napi = \"0.1\"\n",
+    )
+    .unwrap();
+    diagnostics(&mut editor, 0).await;
+}
