@@ -1,6 +1,6 @@
 //! `databook lsp` as an editor starts it: the real process on stdio.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 

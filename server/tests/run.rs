@@ -255,3 +255,35 @@ fn a_cycle_is_refused_before_anything_runs() {
     );
     assert_eq!(std::fs::read_to_string(&path).unwrap(), content);
 }
+
+/// README's run command runs the tour; its outputs must stay current, so
+/// that the run leaves the committed file as it is.
+#[test]
+fn the_tour_notebook_is_current() {
+    let tour = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/tour.dbk");
+    let home = tempfile::tempdir().unwrap();
+    let copy = home.path().join("tour.dbk");
+    std::fs::copy(&tour, &copy).unwrap();
+    let output = run(home.path(), &["tour.dbk", "--check"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let output = run(home.path(), &["tour.dbk"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert_eq!(
+        std::fs::read_to_string(&copy).unwrap(),
+        std::fs::read_to_string(&tour).unwrap()
+    );
+}
+
+/// The Prometheus example parses cleanly: every cell names a bundled plugin
+/// and checks by status (its data is live).
+#[test]
+fn the_prometheus_example_checks_by_status() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/prometheus.dbk");
+    let text = std::fs::read_to_string(example).unwrap();
+    let parsed = databook_notebook::parse(&text);
+    assert!(parsed.errors.is_empty(), "{:?}", parsed.errors);
+    assert_eq!(parsed.cells.len(), 4);
+    for cell in &parsed.cells {
+        assert_eq!(cell.option("check"), Some("status"));
+    }
+}
