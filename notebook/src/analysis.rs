@@ -86,12 +86,17 @@ pub fn analyze(parse: &Parse, text: &str, catalog: &dyn Catalog) -> Vec<Diagnost
         });
     }
 
+    // A notebook uses few plugins in many cells: each is looked up once.
+    let mut infos: std::collections::HashMap<&str, PluginInfo> = std::collections::HashMap::new();
     for cell in &parse.cells {
         if let Some(plugin) = &cell.header.plugin
             && is_plugin_name(&plugin.value)
         {
-            match catalog.lookup(&plugin.value) {
-                PluginInfo::Known { options } => check_options(cell, &options, &mut out),
+            let info = infos
+                .entry(plugin.value.as_str())
+                .or_insert_with(|| catalog.lookup(&plugin.value));
+            match info {
+                PluginInfo::Known { options } => check_options(cell, options, &mut out),
                 PluginInfo::Failed { reason } => out.push(Diagnostic {
                     range: plugin.range.clone(),
                     severity: Severity::Error,

@@ -125,10 +125,13 @@ pub fn spawn_publish(client: Client, state: Arc<State>, uri: Uri) {
                 });
             }
         }
-        let current = state.documents.get(&uri).map(|s| s.version);
-        if current == Some(snapshot.version) {
+        // Let go of the snapshot first: while it is shared, the next edit
+        // would have to copy the whole document instead of changing it.
+        let version = snapshot.version;
+        drop(snapshot);
+        if state.documents.version(&uri) == Some(version) {
             client
-                .publish_diagnostics(uri, diagnostics, Some(snapshot.version))
+                .publish_diagnostics(uri, diagnostics, Some(version))
                 .await;
         }
     });

@@ -55,7 +55,7 @@ impl Documents {
         uri: &Uri,
         version: i32,
         changes: Vec<TextDocumentContentChangeEvent>,
-    ) -> Option<Snapshot> {
+    ) -> Option<i32> {
         let mut open = self.lock();
         let snapshot = open.get_mut(uri)?;
         for change in changes {
@@ -75,11 +75,16 @@ impl Documents {
             }
         }
         snapshot.version = version;
-        Some(snapshot.clone())
+        Some(version)
     }
 
     pub fn close(&self, uri: &Uri) {
         self.lock().remove(uri);
+    }
+
+    /// The current version of a document, without holding on to it.
+    pub fn version(&self, uri: &Uri) -> Option<i32> {
+        self.lock().get(uri).map(|s| s.version)
     }
 
     pub fn get(&self, uri: &Uri) -> Option<Snapshot> {
@@ -126,7 +131,7 @@ mod tests {
         );
         // Keep an old snapshot alive, so the document must be copied.
         let old = documents.get(&uri).unwrap();
-        let now = documents
+        documents
             .change(
                 &uri,
                 2,
@@ -137,6 +142,7 @@ mod tests {
                 ],
             )
             .unwrap();
+        let now = documents.get(&uri).unwrap();
         let expected = "# top\n@plugin=echo\nhé😀Xllo\n@plugin=echo name=b\n.\n";
         assert_eq!(now.text(), expected);
         assert_eq!(now.rope.to_string(), expected);
