@@ -1,28 +1,13 @@
 //! The `databook` binary as a user runs it: `exec` and `plugins`, their
 //! output, their exit codes, and where they find plugins.
 
+mod common;
+
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-/// The repository's plugin sources, with the built `misbehave` test plugin.
-fn testing_plugins() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/testing")
-}
-
-/// A `databook` command that sees none of this machine's own plugins,
-/// caches or workspace: its data, cache and working folder are `home`.
-fn databook(home: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_databook"));
-    command
-        .current_dir(home)
-        .env("HOME", home)
-        .env("XDG_DATA_HOME", home.join("data"))
-        .env("XDG_CACHE_HOME", home.join("cache"))
-        .env_remove("DATABOOK_PLUGINS")
-        .env_remove("DATABOOK_LOG");
-    command
-}
+use common::{databook, testing_plugins, text};
 
 fn run(mut command: Command, stdin: &str) -> Output {
     let mut child = command
@@ -38,10 +23,6 @@ fn run(mut command: Command, stdin: &str) -> Output {
         .write_all(stdin.as_bytes())
         .unwrap();
     child.wait_with_output().unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 #[test]

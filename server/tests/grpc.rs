@@ -12,34 +12,15 @@ use std::time::Duration;
 use tonic::transport::Channel;
 use tonic::{Code, Request};
 
+mod common;
+
+use common::{Prometheus, databook, free_port, testing_plugins, text};
+
 mod pb {
     tonic::include_proto!("databook.v1");
 }
 
 use pb::databook_client::DatabookClient;
-
-/// The repository's test plugins, with the built `misbehave`.
-fn testing_plugins() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/testing")
-}
-
-/// A `databook` command that sees none of this machine's own plugins,
-/// caches or workspace.
-fn databook(home: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_databook"));
-    command
-        .current_dir(home)
-        .env("HOME", home)
-        .env("XDG_DATA_HOME", home.join("data"))
-        .env("XDG_CACHE_HOME", home.join("cache"))
-        .env_remove("DATABOOK_PLUGINS")
-        .env_remove("DATABOOK_LOG");
-    command
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 /// A running `databook serve` on ports the system picked, stopped when
 /// dropped.
@@ -754,66 +735,12 @@ async fn load_of_10000_calls_from_64_clients_succeeds_without_growing() {
     assert_eq!(metrics.get("databook_runs_in_flight"), 0.0);
 }
 
-/// A real `prometheus` on `port`, scraping `target` (HOST:PORT) every
-/// second, its storage in a temporary folder. Killed on drop.
-struct Prometheus {
-    child: Child,
-    dir: tempfile::TempDir,
-}
-
-impl Prometheus {
-    fn start(port: u16, target: &str) -> Prometheus {
-        let dir = tempfile::tempdir().unwrap();
-        let config = dir.path().join("prometheus.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "global:\n  scrape_interval: 1s\n\
-                 scrape_configs:\n  - job_name: databook\n    static_configs:\n      \
-                 - targets: [\"{target}\"]\n"
-            ),
-        )
-        .unwrap();
-        let log = std::fs::File::create(dir.path().join("prometheus.log")).unwrap();
-        let child = Command::new("prometheus")
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("cannot start prometheus ({e}); install it: apt-get install prometheus")
-            });
-        Prometheus { child, dir }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("prometheus.log")).unwrap_or_default()
-    }
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// The service watched by the very Prometheus it queries: Prometheus
 /// scrapes the service's metrics, and the service's built-in `prometheus`
 /// plugin reads them back over gRPC.
 #[test]
 fn prometheus_scrapes_the_service_that_queries_it() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let prometheus_url = format!("http://127.0.0.1:{port}");
     let server = Server::start_with(&[], &[("PROMETHEUS_URL", &prometheus_url)]);
     for _ in 0..3 {
@@ -824,13 +751,13 @@ fn prometheus_scrapes_the_service_that_queries_it() {
         .strip_prefix("http://")
         .and_then(|rest| rest.strip_suffix("/metrics"))
         .unwrap();
-    let mut prometheus = Prometheus::start(port, target);
+    let mut prometheus = Prometheus::start(port, "databook", target);
 
     // Until the first scrape lands: at most 150 tries, 200 ms apart.
     let query = "databook_grpc_calls_total{plugin=\"echo\"}";
     let mut table = serde_json::Value::Null;
     for _ in 0..150 {
-        if let Some(status) = prometheus.child.try_wait().unwrap() {
+        if let Some(status) = prometheus.exited() {
             panic!("prometheus exited ({status}): {}", prometheus.log());
         }
         let output = server.call(&["prometheus", query], "");

@@ -3,10 +3,11 @@
 //! `prometheus` process, scraping itself, for `prometheus`. Each plugin is
 //! loaded from its folder under `plugins/`, as built by `plugins/build.sh`.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -15,6 +16,8 @@ use databook_runtime::{
     Severity, Workspace,
 };
 use serde_json::{Value, json};
+
+use common::Prometheus;
 
 /// One runtime for every test in the binary, as in the real program.
 fn runtime() -> &'static Runtime {
@@ -515,85 +518,32 @@ async fn jq_syntax_errors_point_into_the_filter() {
 
 // ---------------------------------------------------------- prometheus --
 
-/// A real `prometheus` process on a free loopback port, scraping itself
-/// every second, with its storage in a temporary folder. Killed on drop.
-struct PrometheusServer {
-    child: Child,
-    port: u16,
-    dir: tempfile::TempDir,
-}
-
-impl PrometheusServer {
-    fn start() -> PrometheusServer {
-        let dir = tempfile::tempdir().unwrap();
-        let port = closed_port();
-        let config = dir.path().join("prometheus.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
-                 scrape_configs:\n  - job_name: prometheus\n    static_configs:\n      \
-                 - targets: [\"127.0.0.1:{port}\"]\n"
-            ),
-        )
-        .unwrap();
-        let log = std::fs::File::create(dir.path().join("prometheus.log")).unwrap();
-        let child = Command::new("prometheus")
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("cannot start prometheus ({e}); install it: apt-get install prometheus")
-            });
-        PrometheusServer { child, port, dir }
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    /// Waits (at most about 30 s) until the scrapes have counted
-    /// themselves: `prometheus_http_requests_total{handler="/metrics"}`
-    /// appears from the second scrape on (and `up` from the first). Asks
-    /// through the plugin itself.
-    async fn wait_for_data(&mut self, plugin: &Plugin) {
-        for _ in 0..150 {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                let log = std::fs::read_to_string(self.dir.path().join("prometheus.log"));
-                panic!("prometheus exited ({status}): {}", log.unwrap_or_default());
-            }
-            let query = "prometheus_http_requests_total{handler=\"/metrics\"}";
-            let report = plugin.run(cell(query, &[]), None).await;
-            if let Ok(output) = report.result
-                && !json_of(&output)["rows"].as_array().unwrap().is_empty()
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
+/// Waits (at most about 30 s) until the scrapes have counted
+/// themselves: `prometheus_http_requests_total{handler="/metrics"}`
+/// appears from the second scrape on (and `up` from the first). Asks
+/// through the plugin itself.
+async fn wait_for_data(server: &mut Prometheus, plugin: &Plugin) {
+    for _ in 0..150 {
+        if let Some(status) = server.exited() {
+            panic!("prometheus exited ({status}): {}", server.log());
         }
-        panic!("prometheus had not scraped itself twice after 30 s");
+        let query = "prometheus_http_requests_total{handler=\"/metrics\"}";
+        let report = plugin.run(cell(query, &[]), None).await;
+        if let Ok(output) = report.result
+            && !json_of(&output)["rows"].as_array().unwrap().is_empty()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
-}
-
-impl Drop for PrometheusServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    panic!("prometheus had not scraped itself twice after 30 s");
 }
 
 /// A started Prometheus with data, and the plugin pointed at it.
-async fn prometheus_with_data() -> (PrometheusServer, Plugin) {
-    let mut server = PrometheusServer::start();
+async fn prometheus_with_data() -> (Prometheus, Plugin) {
+    let mut server = Prometheus::scraping_itself();
     let plugin = load("prometheus", &[("PROMETHEUS_URL", &server.url())]).await;
-    server.wait_for_data(&plugin).await;
+    wait_for_data(&mut server, &plugin).await;
     (server, plugin)
 }
 
@@ -828,14 +778,9 @@ async fn prometheus_check_finds_syntax_errors_without_a_server() {
 async fn databook_exec_runs_the_built_in_prometheus() {
     let (server, _plugin) = prometheus_with_data().await;
     let home = tempfile::tempdir().unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_databook"))
+    let output = common::databook(home.path())
         .args(["exec", "prometheus", "up"])
-        .current_dir(home.path())
-        .env("HOME", home.path())
-        .env("XDG_DATA_HOME", home.path().join("data"))
-        .env("XDG_CACHE_HOME", home.path().join("cache"))
         .env("PROMETHEUS_URL", server.url())
-        .env_remove("DATABOOK_PLUGINS")
         .env_remove("PROMETHEUS_TOKEN")
         .output()
         .unwrap();
@@ -852,19 +797,14 @@ async fn databook_exec_runs_the_built_in_prometheus() {
 fn plugin_new_scaffolds_a_crate_that_builds_and_runs() {
     let home = tempfile::tempdir().unwrap();
     let databook = |args: &[&str]| {
-        let output = Command::new(env!("CARGO_BIN_EXE_databook"))
+        let output = common::databook(home.path())
             .args(args)
-            .current_dir(home.path())
-            .env("HOME", home.path())
-            .env("XDG_DATA_HOME", home.path().join("data"))
-            .env("XDG_CACHE_HOME", home.path().join("cache"))
             // Shared by every run of this test, so that wit-bindgen is
             // compiled once.
             .env(
                 "CARGO_TARGET_DIR",
                 Path::new(env!("CARGO_TARGET_TMPDIR")).join("scaffolded-plugins"),
             )
-            .env_remove("DATABOOK_PLUGINS")
             .output()
             .unwrap();
         let stdout = String::from_utf8_lossy(&output.stdout).into_owned();

@@ -1,24 +1,19 @@
 //! `databook run`: a notebook's cells run headless, outputs written back
 //! atomically, `--check` for notebooks as tests.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-fn testing_plugins() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/testing")
-}
+use common::{testing_plugins, text};
 
 /// `databook --plugins plugins/testing run ARGS`, isolated from this
 /// machine's own plugins, caches and workspace.
-fn databook(home: &Path, args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_databook"));
+fn databook_run(home: &Path, args: &[&str]) -> Command {
+    let mut command = common::databook(home);
     command
-        .current_dir(home)
-        .env("HOME", home)
-        .env("XDG_DATA_HOME", home.join("data"))
-        .env("XDG_CACHE_HOME", home.join("cache"))
-        .env_remove("DATABOOK_PLUGINS")
         .arg("--plugins")
         .arg(testing_plugins())
         .arg("run")
@@ -28,11 +23,7 @@ fn databook(home: &Path, args: &[&str]) -> Command {
 }
 
 fn run(home: &Path, args: &[&str]) -> Output {
-    databook(home, args).output().expect("databook runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+    databook_run(home, args).output().expect("databook runs")
 }
 
 const NOTEBOOK: &str = "\
@@ -223,7 +214,7 @@ fn an_interrupted_run_leaves_the_file_intact() {
     let home = tempfile::tempdir().unwrap();
     let content = "@plugin=echo\nquick\n@end\n@plugin=misbehave\nsleep 5000\n";
     let path = notebook(home.path(), content);
-    let mut child = databook(home.path(), &["notes.dbk"])
+    let mut child = databook_run(home.path(), &["notes.dbk"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

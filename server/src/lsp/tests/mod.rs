@@ -231,6 +231,29 @@ async fn lens_command(editor: &mut Editor, title: &str, index: usize) -> Value {
         .clone()
 }
 
+/// Starts the first cell's run through its lens without waiting for it,
+/// then waits `ms` so that it is under way. Returns the request's id and
+/// where its response will arrive.
+async fn start_run(editor: &mut Editor, ms: u64) -> (i64, tokio::sync::oneshot::Receiver<Value>) {
+    let run = lens_command(editor, "▶ Run", 0).await;
+    let started = editor
+        .request_later(
+            "workspace/executeCommand",
+            json!({"command": run["command"], "arguments": run["arguments"]}),
+        )
+        .await;
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+    started
+}
+
+/// The response that `response` brings, within `seconds`.
+async fn response_within(seconds: u64, response: tokio::sync::oneshot::Receiver<Value>) -> Value {
+    tokio::time::timeout(Duration::from_secs(seconds), response)
+        .await
+        .expect("a response in time")
+        .expect("the server answered")
+}
+
 async fn execute(editor: &mut Editor, command: &Value) -> Value {
     editor
         .request(
@@ -336,23 +359,13 @@ async fn editing_while_a_slow_cell_runs_keeps_the_output_under_its_cell() {
     let (mut editor, _root) = start().await;
     let text = "intro\n@plugin=misbehave name=slow\nsleep 700\n\n@plugin=echo\nlast\n";
     editor.open(URI, text).await;
-    let run = lens_command(&mut editor, "▶ Run", 0).await;
-    let (_, response) = editor
-        .request_later(
-            "workspace/executeCommand",
-            json!({"command": run["command"], "arguments": run["arguments"]}),
-        )
-        .await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (_, response) = start_run(&mut editor, 200).await;
     // The user adds lines above the cell and types in the cell below.
     editor
         .edit(URI, (0, 0), (0, 0), "# Title\n\nmore prose\n")
         .await;
     editor.edit(URI, (8, 4), (8, 4), " typed").await;
-    let response = tokio::time::timeout(Duration::from_secs(20), response)
-        .await
-        .unwrap()
-        .unwrap();
+    let response = response_within(20, response).await;
     assert_eq!(response["result"]["runs"][0]["status"], "ok", "{response}");
     assert_eq!(
         editor.text(URI),
@@ -366,19 +379,9 @@ async fn a_cell_deleted_while_it_runs_gets_no_edit() {
     editor
         .open(URI, "@plugin=misbehave\nsleep 500\n@end\nkeep me\n")
         .await;
-    let run = lens_command(&mut editor, "▶ Run", 0).await;
-    let (_, response) = editor
-        .request_later(
-            "workspace/executeCommand",
-            json!({"command": run["command"], "arguments": run["arguments"]}),
-        )
-        .await;
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    let (_, response) = start_run(&mut editor, 150).await;
     editor.edit(URI, (0, 0), (3, 0), "").await;
-    let response = tokio::time::timeout(Duration::from_secs(20), response)
-        .await
-        .unwrap()
-        .unwrap();
+    let response = response_within(20, response).await;
     assert_eq!(editor.text(URI), "keep me\n");
     assert_eq!(
         response["result"]["runs"][0]["status"], "gone",
@@ -390,14 +393,7 @@ async fn a_cell_deleted_while_it_runs_gets_no_edit() {
 async fn databook_cancel_stops_a_run() {
     let (mut editor, _root) = start().await;
     editor.open(URI, "@plugin=misbehave\nloop\n").await;
-    let run = lens_command(&mut editor, "▶ Run", 0).await;
-    let (_, response) = editor
-        .request_later(
-            "workspace/executeCommand",
-            json!({"command": run["command"], "arguments": run["arguments"]}),
-        )
-        .await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (_, response) = start_run(&mut editor, 200).await;
     let cancelled = editor
         .request(
             "workspace/executeCommand",
@@ -405,10 +401,7 @@ async fn databook_cancel_stops_a_run() {
         )
         .await;
     assert_eq!(cancelled["cancelled"], 1);
-    let response = tokio::time::timeout(Duration::from_secs(5), response)
-        .await
-        .unwrap()
-        .unwrap();
+    let response = response_within(5, response).await;
     assert_eq!(response["result"]["runs"][0]["status"], "cancelled");
     assert_eq!(editor.text(URI), "@plugin=misbehave\nloop\n");
 }
@@ -417,19 +410,9 @@ async fn databook_cancel_stops_a_run() {
 async fn cancel_request_stops_a_run() {
     let (mut editor, _root) = start().await;
     editor.open(URI, "@plugin=misbehave\nloop\n").await;
-    let run = lens_command(&mut editor, "▶ Run", 0).await;
-    let (id, response) = editor
-        .request_later(
-            "workspace/executeCommand",
-            json!({"command": run["command"], "arguments": run["arguments"]}),
-        )
-        .await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (id, response) = start_run(&mut editor, 200).await;
     editor.notify("$/cancelRequest", json!({"id": id})).await;
-    let response = tokio::time::timeout(Duration::from_secs(5), response)
-        .await
-        .unwrap()
-        .unwrap();
+    let response = response_within(5, response).await;
     assert_eq!(response["error"]["code"], -32800, "{response}");
     // The run is gone: another one can use the plugin at once.
     editor.edit(URI, (1, 0), (1, 4), "counter").await;
