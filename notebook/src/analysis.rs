@@ -48,8 +48,15 @@ pub struct Diagnostic {
 /// Everything wrong with a notebook: its syntax errors and what analysis
 /// finds, sorted by position.
 pub fn analyze(parse: &Parse, text: &str, catalog: &dyn Catalog) -> Vec<Diagnostic> {
+    let mut out = syntax_diagnostics(parse, text, catalog);
+    out.extend(header_diagnostics(parse, catalog));
+    out.sort_by_key(|d| (d.range.start, d.range.end));
+    out
+}
+
+/// The parse's syntax errors as diagnostics, with their quick fixes.
+pub fn syntax_diagnostics(parse: &Parse, text: &str, catalog: &dyn Catalog) -> Vec<Diagnostic> {
     let mut out = Vec::new();
-    let names = NameTable::new(parse);
     let mut known_names: Option<Vec<String>> = None;
     let mut plugin_names = || known_names.get_or_insert_with(|| catalog.names()).clone();
 
@@ -85,6 +92,20 @@ pub fn analyze(parse: &Parse, text: &str, catalog: &dyn Catalog) -> Vec<Diagnost
             fixes,
         });
     }
+    out
+}
+
+/// What analysis finds in the cells' headers: plugins that are unknown or
+/// failed to load, options they do not take, bad or repeated names, inputs
+/// that name no cell, cycles. Each lies within its cell's header line, and
+/// none depends on anything but the headers (and the catalog), so an edit
+/// that leaves every header as it was leaves these as they were, moved
+/// with their headers.
+pub fn header_diagnostics(parse: &Parse, catalog: &dyn Catalog) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    let names = NameTable::new(parse);
+    let mut known_names: Option<Vec<String>> = None;
+    let mut plugin_names = || known_names.get_or_insert_with(|| catalog.names()).clone();
 
     // A notebook uses few plugins in many cells: each is looked up once.
     let mut infos: std::collections::HashMap<&str, PluginInfo> = std::collections::HashMap::new();

@@ -15,8 +15,8 @@ mod syntax;
 
 pub use crate::analysis::{
     Catalog, CompletionContext, Diagnostic, Fix, Fold, FoldKind, PluginInfo, SemanticToken, Symbol,
-    TokenKind, analyze, completion_context, folding, parse_duration, run_order, semantic_tokens,
-    symbols,
+    TokenKind, analyze, completion_context, folding, header_diagnostics, parse_duration, run_order,
+    semantic_tokens, symbols, syntax_diagnostics,
 };
 pub use crate::document::Document;
 pub use crate::dump::dump_parse;

@@ -4,7 +4,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use databook_notebook::{Severity, analyze};
+use databook_notebook::{
+    Diagnostic as Finding, Parse, Severity, header_diagnostics, syntax_diagnostics,
+};
 use databook_runtime::Problem;
 use tower_lsp_server::Client;
 use tower_lsp_server::ls_types::{Diagnostic, DiagnosticSeverity, NumberOrString, Uri};
@@ -38,6 +40,100 @@ fn severity(severity: Severity) -> DiagnosticSeverity {
     }
 }
 
+/// The header diagnostics of each document, kept while its headers (and
+/// the plugins) stay the same: typing in a body then costs a comparison of
+/// the headers instead of an analysis of the whole notebook.
+#[derive(Default)]
+pub struct HeaderCache {
+    documents: Mutex<HashMap<Uri, HeaderFindings>>,
+}
+
+struct HeaderFindings {
+    /// The plugins' generation they were computed with.
+    generation: u64,
+    /// Every header's text, in order.
+    headers: Vec<String>,
+    /// Each finding with its cell and its ranges relative to the header.
+    findings: Vec<(usize, Finding)>,
+}
+
+fn shifted(finding: &Finding, by: isize) -> Finding {
+    let shift = |r: &std::ops::Range<usize>| {
+        (r.start as isize + by) as usize..(r.end as isize + by) as usize
+    };
+    let mut finding = finding.clone();
+    finding.range = shift(&finding.range);
+    for fix in &mut finding.fixes {
+        fix.edit.range = shift(&fix.edit.range);
+    }
+    finding
+}
+
+impl HeaderCache {
+    /// The header diagnostics of `parse`, computed anew only when a header
+    /// or the plugins changed.
+    fn get(
+        &self,
+        uri: &Uri,
+        parse: &Parse,
+        text: &str,
+        generation: u64,
+        analyze: impl FnOnce() -> Vec<Finding>,
+    ) -> Vec<Finding> {
+        let mut documents = self.documents.lock().unwrap_or_else(|e| e.into_inner());
+        let same = documents.get(uri).is_some_and(|cached| {
+            cached.generation == generation
+                && cached.headers.len() == parse.cells.len()
+                && cached
+                    .headers
+                    .iter()
+                    .zip(&parse.cells)
+                    .all(|(old, cell)| old.as_str() == &text[cell.header.range.clone()])
+        });
+        if !same {
+            let findings = analyze()
+                .into_iter()
+                .filter_map(|finding| {
+                    // Every header finding lies in its cell's header line.
+                    let cell = parse.cells.iter().find(|c| {
+                        c.header.range.start <= finding.range.start
+                            && finding.range.end <= c.header.range.end
+                    })?;
+                    Some((
+                        cell.index,
+                        shifted(&finding, -(cell.header.range.start as isize)),
+                    ))
+                })
+                .collect();
+            let headers = parse
+                .cells
+                .iter()
+                .map(|c| text[c.header.range.clone()].to_string())
+                .collect();
+            documents.insert(
+                uri.clone(),
+                HeaderFindings {
+                    generation,
+                    headers,
+                    findings,
+                },
+            );
+        }
+        documents[uri]
+            .findings
+            .iter()
+            .map(|(cell, finding)| shifted(finding, parse.cells[*cell].header.range.start as isize))
+            .collect()
+    }
+
+    pub fn forget(&self, uri: &Uri) {
+        self.documents
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(uri);
+    }
+}
+
 /// Computes the document's diagnostics and publishes them, unless the
 /// document changed meanwhile (the newer version's task publishes then).
 pub fn spawn_publish(client: Client, state: Arc<State>, uri: Uri) {
@@ -46,7 +142,13 @@ pub fn spawn_publish(client: Client, state: Arc<State>, uri: Uri) {
             return;
         };
         let loaded = state.plugins.current();
-        let mut diagnostics: Vec<Diagnostic> = analyze(snapshot.parse(), snapshot.text(), &*loaded)
+        let parse = snapshot.parse();
+        let text = snapshot.text();
+        let mut findings = syntax_diagnostics(parse, text, &*loaded);
+        findings.extend(state.headers.get(&uri, parse, text, loaded.generation, || {
+            header_diagnostics(parse, &*loaded)
+        }));
+        let mut diagnostics: Vec<Diagnostic> = findings
             .into_iter()
             .map(|d| Diagnostic {
                 range: convert::range(&snapshot.rope, &d.range),

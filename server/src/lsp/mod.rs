@@ -53,6 +53,7 @@ pub struct State {
     pub plugins: Plugins,
     pub runs: Runs,
     pub checks: diagnostics::CheckCache,
+    pub headers: diagnostics::HeaderCache,
 }
 
 pub struct Backend {
@@ -70,6 +71,7 @@ pub fn service(plugin_dirs: Vec<PathBuf>) -> (LspService<Backend>, tower_lsp_ser
             plugins: Plugins::new(plugin_dirs),
             runs: Runs::default(),
             checks: diagnostics::CheckCache::default(),
+            headers: diagnostics::HeaderCache::default(),
         }),
     })
     .finish()
@@ -135,6 +137,7 @@ impl LanguageServer for Backend {
 
     async fn did_close(&self, params: DidCloseTextDocumentParams) {
         self.state.documents.close(&params.text_document.uri);
+        self.state.headers.forget(&params.text_document.uri);
         self.client
             .publish_diagnostics(params.text_document.uri, Vec::new(), None)
             .await;

@@ -23,6 +23,9 @@ pub struct Loaded {
     /// Why the workspace's own configuration could not be read, if it
     /// could not.
     pub config_error: Option<String>,
+    /// Counts the loads, so that what was computed from an older set of
+    /// plugins can tell it is stale.
+    pub generation: u64,
 }
 
 pub struct Plugins {
@@ -47,6 +50,7 @@ impl Plugins {
                 workspace: Workspace::default(),
                 search: SearchPath::default(),
                 config_error: None,
+                generation: 0,
             })),
         }
     }
@@ -81,11 +85,14 @@ impl Plugins {
             BUILTINS,
         );
         let registry = Registry::load(&self.runtime, &search, &workspace, process_env).await;
-        *self.loaded.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(Loaded {
+        let mut loaded = self.loaded.write().unwrap_or_else(|e| e.into_inner());
+        let generation = loaded.generation + 1;
+        *loaded = Arc::new(Loaded {
             registry,
             workspace,
             search,
             config_error,
+            generation,
         });
     }
 
