@@ -6,7 +6,8 @@
 //!   analysis);
 //! - keystroke: one character typed in a body (`didChange`) until the
 //!   diagnostics of that version are published (incremental reparse and
-//!   re-analysis);
+//!   re-analysis), and the same in a header, which makes every header be
+//!   analysed again;
 //! - completion of plugin names in a header, and code lenses: request to
 //!   response.
 //!
@@ -187,6 +188,31 @@ fn main() {
         keystrokes.push(started.elapsed());
     }
 
+    // Typing in a header: every header is analysed again.
+    let header_5000 = text
+        .lines()
+        .position(|l| l.starts_with("@plugin=echo name=cell5000 "))
+        .unwrap();
+    let end_of_name = "@plugin=echo name=cell5000".len();
+    let mut header_keystrokes = Vec::new();
+    for i in 0..SAMPLES {
+        version += 1;
+        let at = end_of_name + i;
+        let started = Instant::now();
+        server.notify(
+            "textDocument/didChange",
+            json!({
+                "textDocument": {"uri": URI, "version": version},
+                "contentChanges": [{
+                    "range": {"start": {"line": header_5000, "character": at}, "end": {"line": header_5000, "character": at}},
+                    "text": "x",
+                }],
+            }),
+        );
+        server.diagnostics_of(version);
+        header_keystrokes.push(started.elapsed());
+    }
+
     let header_line = text
         .lines()
         .position(|l| l.starts_with("@plugin=echo name=cell7000 "))
@@ -225,8 +251,12 @@ fn main() {
         summary(opens)
     );
     println!(
-        "| keystroke: didChange to published diagnostics | {} |",
+        "| keystroke in a body: didChange to published diagnostics | {} |",
         summary(keystrokes)
+    );
+    println!(
+        "| keystroke in a header (all headers analysed again) | {} |",
+        summary(header_keystrokes)
     );
     println!(
         "| completion of plugin names in a header | {} |",
