@@ -596,9 +596,14 @@ async fn a_plugin_added_while_running_is_picked_up() {
 #[tokio::test]
 async fn header_diagnostics_follow_their_headers_as_bodies_change() {
     let (mut editor, _root) = start().await;
-    editor.open(URI, "@plugin=echo\nbody\n@plugin=nope\nx\n").await;
+    editor
+        .open(URI, "@plugin=echo\nbody\n@plugin=nope\nx\n")
+        .await;
     let found = diagnostics(&mut editor, 1).await;
-    assert_eq!(found[0]["range"]["start"], json!({"line": 2, "character": 8}));
+    assert_eq!(
+        found[0]["range"]["start"],
+        json!({"line": 2, "character": 8})
+    );
 
     // Typing in a body moves the header below it: its diagnostic moves too.
     editor.edit(URI, (1, 0), (1, 0), "more\nlines\n").await;
@@ -607,7 +612,10 @@ async fn header_diagnostics_follow_their_headers_as_bodies_change() {
         .await;
     let found = found["diagnostics"].as_array().unwrap();
     assert_eq!(codes(found), ["unknown-plugin"]);
-    assert_eq!(found[0]["range"]["start"], json!({"line": 4, "character": 8}));
+    assert_eq!(
+        found[0]["range"]["start"],
+        json!({"line": 4, "character": 8})
+    );
 
     // Fixing the header clears it.
     editor.edit(URI, (4, 8), (4, 12), "echo").await;
