@@ -860,3 +860,88 @@ fn plugin_new_scaffolds_a_crate_that_builds_and_runs() {
     assert_eq!(code, Some(2));
     assert!(stderr.contains("nowhere is not a plugin crate"), "{stderr}");
 }
+
+// ------------------------------------------ prometheus through a notebook --
+
+/// Queries in a notebook, run headless: an instant query writes a table, a
+/// range query a time series, each under its cell.
+#[tokio::test]
+async fn prometheus_cells_run_in_a_notebook() {
+    let (server, _plugin) = prometheus_with_data().await;
+    let home = tempfile::tempdir().unwrap();
+    let notebook = home.path().join("checks.dbk");
+    std::fs::write(
+        &notebook,
+        "@plugin=prometheus name=up\nup\n@end\n\
+         @plugin=prometheus name=rate range=5m step=15s\nrate(prometheus_http_requests_total{handler=\"/metrics\"}[1m])\n",
+    )
+    .unwrap();
+    let output = common::databook(home.path())
+        .args(["run", "checks.dbk", "--json"])
+        .env("PROMETHEUS_URL", server.url())
+        .env_remove("PROMETHEUS_TOKEN")
+        .output()
+        .unwrap();
+    let stderr = common::text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let written = std::fs::read_to_string(&notebook).unwrap();
+    assert!(
+        written.contains("@output status=ok mime=application/vnd.databook.table+json\n"),
+        "{written}"
+    );
+    assert!(
+        written.contains("@output status=ok mime=application/vnd.databook.timeseries+json\n> {"),
+        "{written}"
+    );
+    let results: Vec<Value> = common::text(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let series: Value = serde_json::from_str(results[1]["data"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        series["series"][0]["labels"]["handler"], "/metrics",
+        "{series}"
+    );
+}
+
+/// In an editor: completion inside a prometheus cell lists the server's
+/// metrics, and a PromQL syntax error is a diagnostic on the body.
+#[tokio::test]
+async fn prometheus_completes_and_checks_in_the_editor() {
+    let (server, _plugin) = prometheus_with_data().await;
+    let home = tempfile::tempdir().unwrap();
+    let url = server.url();
+    let mut lsp = common::LspProcess::start(home.path(), &[("PROMETHEUS_URL", url.as_str())]);
+    lsp.initialize(home.path());
+    let uri = format!("file://{}/live.dbk", home.path().display());
+    let text =
+        "@plugin=prometheus\nprometheus_http_req\n@end\n@plugin=prometheus\nsum(rate(up[5m])\n";
+    lsp.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": uri, "languageId": "databook", "version": 1, "text": text}}),
+    );
+    let published = lsp.until(|m| {
+        m["method"] == "textDocument/publishDiagnostics"
+            && m["params"]["diagnostics"]
+                .as_array()
+                .is_some_and(|d| !d.is_empty())
+    });
+    let diagnostic = &published["params"]["diagnostics"][0];
+    assert_eq!(diagnostic["source"], "prometheus", "{diagnostic}");
+    assert_eq!(diagnostic["range"]["start"]["line"], 4, "{diagnostic}");
+
+    let reply = lsp.request(
+        "textDocument/completion",
+        json!({"textDocument": {"uri": uri}, "position": {"line": 1, "character": 19}}),
+    );
+    let labels: Vec<&str> = reply["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["label"].as_str().unwrap())
+        .collect();
+    assert!(
+        labels.contains(&"prometheus_http_requests_total"),
+        "{labels:?}"
+    );
+}

@@ -3,8 +3,11 @@
 
 #![allow(dead_code)]
 
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
+
+use serde_json::{Value, json};
 
 /// The repository's test plugins, with the built `misbehave`.
 pub fn testing_plugins() -> PathBuf {
@@ -100,6 +103,106 @@ impl Prometheus {
 }
 
 impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `databook lsp` as an editor starts it, spoken to over stdio with real
+/// JSON-RPC framing.
+pub struct LspProcess {
+    pub child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+    next_id: i64,
+}
+
+impl LspProcess {
+    /// Starts `databook lsp` (isolated in `home`) with `env` set.
+    pub fn start(home: &Path, env: &[(&str, &str)]) -> LspProcess {
+        let mut command = databook(home);
+        command
+            .arg("lsp")
+            .envs(env.iter().copied())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        let mut child = command.spawn().expect("databook lsp starts");
+        LspProcess {
+            stdin: child.stdin.take().unwrap(),
+            stdout: BufReader::new(child.stdout.take().unwrap()),
+            child,
+            next_id: 1,
+        }
+    }
+
+    /// Sends one frame with `body`.
+    pub fn send_raw(&mut self, body: &str) {
+        write!(self.stdin, "Content-Length: {}\r\n\r\n{body}", body.len()).unwrap();
+        self.stdin.flush().unwrap();
+    }
+
+    /// Reads one message.
+    pub fn receive(&mut self) -> Value {
+        let mut length = 0;
+        loop {
+            let mut line = String::new();
+            self.stdout.read_line(&mut line).unwrap();
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            if let Some(value) = line.strip_prefix("Content-Length: ") {
+                length = value.parse().unwrap();
+            }
+        }
+        let mut body = vec![0; length];
+        std::io::Read::read_exact(&mut self.stdout, &mut body).unwrap();
+        serde_json::from_slice(&body).unwrap()
+    }
+
+    /// Reads messages until one satisfies `done`, answering the server's
+    /// own requests on the way as an editor would.
+    pub fn until(&mut self, done: impl Fn(&Value) -> bool) -> Value {
+        loop {
+            let message = self.receive();
+            if done(&message) {
+                return message;
+            }
+            if message.get("method").is_some() && message.get("id").is_some() {
+                let reply = json!({"jsonrpc": "2.0", "id": message["id"], "result": null});
+                self.send_raw(&reply.to_string());
+            }
+        }
+    }
+
+    pub fn request(&mut self, method: &str, params: Value) -> Value {
+        let id = self.next_id;
+        self.next_id += 1;
+        let message = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+        self.send_raw(&message.to_string());
+        self.until(|m| m["id"] == id && m.get("method").is_none())
+    }
+
+    pub fn notify(&mut self, method: &str, params: Value) {
+        let message = json!({"jsonrpc": "2.0", "method": method, "params": params});
+        self.send_raw(&message.to_string());
+    }
+
+    /// `initialize` with `root` as the workspace, then `initialized`.
+    pub fn initialize(&mut self, root: &Path) -> Value {
+        let root = format!("file://{}", root.display());
+        let reply = self.request(
+            "initialize",
+            json!({"processId": null, "rootUri": root, "capabilities": {}}),
+        );
+        self.notify("initialized", json!({}));
+        reply
+    }
+}
+
+impl Drop for LspProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
