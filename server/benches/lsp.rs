@@ -98,6 +98,28 @@ impl Server {
         self.send(&json!({"jsonrpc": "2.0", "method": method, "params": params}));
     }
 
+    /// Types `SAMPLES` characters on `line` from `column` on, one edit each,
+    /// and times each from the edit until its version's diagnostics are
+    /// published.
+    fn type_at(&mut self, version: &mut i64, line: usize, column: usize) -> Vec<Duration> {
+        let mut times = Vec::with_capacity(SAMPLES);
+        for i in 0..SAMPLES {
+            *version += 1;
+            let at = json!({"line": line, "character": column + i});
+            let started = Instant::now();
+            self.notify(
+                "textDocument/didChange",
+                json!({
+                    "textDocument": {"uri": URI, "version": *version},
+                    "contentChanges": [{"range": {"start": at, "end": at}, "text": "x"}],
+                }),
+            );
+            self.diagnostics_of(*version);
+            times.push(started.elapsed());
+        }
+        times
+    }
+
     fn diagnostics_of(&mut self, version: i64) -> Value {
         self.until(|m| {
             m["method"] == "textDocument/publishDiagnostics" && m["params"]["version"] == version
@@ -170,23 +192,7 @@ fn main() {
         .lines()
         .position(|l| l.starts_with("line one of cell 5000,"))
         .unwrap();
-    let mut keystrokes = Vec::new();
-    for i in 0..SAMPLES {
-        version += 1;
-        let started = Instant::now();
-        server.notify(
-            "textDocument/didChange",
-            json!({
-                "textDocument": {"uri": URI, "version": version},
-                "contentChanges": [{
-                    "range": {"start": {"line": body_line, "character": i}, "end": {"line": body_line, "character": i}},
-                    "text": "x",
-                }],
-            }),
-        );
-        server.diagnostics_of(version);
-        keystrokes.push(started.elapsed());
-    }
+    let keystrokes = server.type_at(&mut version, body_line, 0);
 
     // Typing in a header: every header is analysed again.
     let header_5000 = text
@@ -194,24 +200,7 @@ fn main() {
         .position(|l| l.starts_with("@plugin=echo name=cell5000 "))
         .unwrap();
     let end_of_name = "@plugin=echo name=cell5000".len();
-    let mut header_keystrokes = Vec::new();
-    for i in 0..SAMPLES {
-        version += 1;
-        let at = end_of_name + i;
-        let started = Instant::now();
-        server.notify(
-            "textDocument/didChange",
-            json!({
-                "textDocument": {"uri": URI, "version": version},
-                "contentChanges": [{
-                    "range": {"start": {"line": header_5000, "character": at}, "end": {"line": header_5000, "character": at}},
-                    "text": "x",
-                }],
-            }),
-        );
-        server.diagnostics_of(version);
-        header_keystrokes.push(started.elapsed());
-    }
+    let header_keystrokes = server.type_at(&mut version, header_5000, end_of_name);
 
     let header_line = text
         .lines()

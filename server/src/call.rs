@@ -3,7 +3,7 @@
 //! the plugin's error, 2 when it could not be run (usage, unknown plugin,
 //! no connection).
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -38,16 +38,7 @@ pub struct CallArgs {
 
 pub async fn call(args: &CallArgs) -> anyhow::Result<ExitCode> {
     let url = endpoint_url(&args.addr)?;
-    let body = match &args.input {
-        Some(input) => input.clone(),
-        None => {
-            let mut body = String::new();
-            std::io::stdin()
-                .read_to_string(&mut body)
-                .context("cannot read the input from stdin")?;
-            body
-        }
-    };
+    let body = crate::exec::read_input(args.input.as_deref())?;
     let channel = Endpoint::from_shared(url.clone())
         .with_context(|| format!("{:?} is not a valid address", args.addr))?
         .connect_timeout(Duration::from_secs(10))

@@ -35,16 +35,7 @@ pub async fn exec(cli: &Cli, args: &ExecArgs) -> anyhow::Result<ExitCode> {
         &args.plugin,
     )
     .await?;
-    let body = match &args.input {
-        Some(input) => input.clone(),
-        None => {
-            let mut body = String::new();
-            std::io::stdin()
-                .read_to_string(&mut body)
-                .context("cannot read the input from stdin")?;
-            body
-        }
-    };
+    let body = read_input(args.input.as_deref())?;
     let cell = Cell {
         body,
         options: args.options.clone(),
@@ -96,4 +87,18 @@ pub(crate) fn parse_option(text: &str) -> Result<(String, String), String> {
 
 pub(crate) fn parse_timeout(text: &str) -> Result<std::time::Duration, String> {
     text.parse::<databook_runtime::Timeout>().map(|t| t.0)
+}
+
+/// The cell body a command was given: its argument, or all of stdin.
+pub(crate) fn read_input(argument: Option<&str>) -> anyhow::Result<String> {
+    match argument {
+        Some(input) => Ok(input.to_string()),
+        None => {
+            let mut body = String::new();
+            std::io::stdin()
+                .read_to_string(&mut body)
+                .context("cannot read the input from stdin")?;
+            Ok(body)
+        }
+    }
 }

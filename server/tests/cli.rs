@@ -116,20 +116,7 @@ fn usage_error_exits_2() {
 
 /// Writes a plugin folder `name` into `parent` from the `misbehave` build.
 fn write_plugin(parent: &Path, name: &str, config_extra: &str) {
-    let dir = parent.join(name);
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(
-        dir.join("config.toml"),
-        format!(
-            "name = \"{name}\"\nversion = \"1.2.3\"\ndescription = \"Test {name}\"\napi = \"0.1\"\n{config_extra}\n"
-        ),
-    )
-    .unwrap();
-    std::fs::copy(
-        testing_plugins().join("misbehave/plugin.wasm"),
-        dir.join("plugin.wasm"),
-    )
-    .unwrap();
+    common::write_plugin(parent, name, "1.2.3", config_extra);
 }
 
 #[test]

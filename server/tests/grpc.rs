@@ -206,20 +206,7 @@ impl Metrics {
 /// A plugin folder `name` in `parent` whose config is broken, so that it
 /// fails to load.
 fn write_broken_plugin(parent: &Path, name: &str) {
-    let dir = parent.join(name);
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(
-        dir.join("config.toml"),
-        format!(
-            "name = \"{name}\"\nversion = \"1.0.0\"\ndescription = \"Broken\"\napi = \"0.1\"\n[limits]\ntimeout = \"forever\"\n"
-        ),
-    )
-    .unwrap();
-    std::fs::copy(
-        testing_plugins().join("misbehave/plugin.wasm"),
-        dir.join("plugin.wasm"),
-    )
-    .unwrap();
+    common::write_plugin(parent, name, "1.0.0", "[limits]\ntimeout = \"forever\"");
 }
 
 fn get_request(plugin: &str, input: &str) -> pb::GetRequest {

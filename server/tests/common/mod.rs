@@ -32,6 +32,26 @@ pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// Writes a plugin folder `name` into `parent`: the `misbehave` build with
+/// a `config.toml` of the required keys followed by `extra`.
+pub fn write_plugin(parent: &Path, name: &str, version: &str, extra: &str) -> PathBuf {
+    let dir = parent.join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("config.toml"),
+        format!(
+            "name = \"{name}\"\nversion = \"{version}\"\ndescription = \"Test {name}\"\napi = \"0.1\"\n{extra}\n"
+        ),
+    )
+    .unwrap();
+    std::fs::copy(
+        testing_plugins().join("misbehave/plugin.wasm"),
+        dir.join("plugin.wasm"),
+    )
+    .unwrap();
+    dir
+}
+
 /// A loopback port that was free a moment ago.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
