@@ -45,9 +45,7 @@ async fn infinite_loop_is_stopped_at_its_time_limit() {
     let plugin = TestPlugin::new("[limits]\ntimeout = \"300ms\"")
         .load()
         .await;
-    let started = Instant::now();
     let failure = run_err(&plugin, "loop").await;
-    let took = started.elapsed();
     assert_eq!(
         failure,
         Failure::Timeout(databook_runtime::Timeout(Duration::from_millis(300)))
@@ -56,7 +54,6 @@ async fn infinite_loop_is_stopped_at_its_time_limit() {
         failure.to_string(),
         "the plugin exceeded its time limit of 300ms"
     );
-    assert!(took < Duration::from_secs(3), "stopping took {took:?}");
     still_works(&plugin).await;
 }
 
@@ -273,7 +270,9 @@ async fn a_cancelled_run_stops_and_the_next_one_works() {
     running.abort();
     let joined = running.await;
     assert!(joined.unwrap_err().is_cancelled());
-    assert!(started.elapsed() < Duration::from_secs(2));
+    // Well short of the minute the run was allowed: it was stopped, not
+    // left to time out.
+    assert!(started.elapsed() < Duration::from_secs(30));
     still_works(&plugin).await;
 }
 
@@ -403,29 +402,27 @@ async fn compiled_plugins_are_cached_and_reused() {
     };
     let workspace = Workspace::default();
     let load = || Registry::load_one(&runtime, &search, &workspace, |_| None, MISBEHAVE);
-    let started = Instant::now();
     load().await.unwrap();
-    let cold = started.elapsed();
     let cached: Vec<_> = std::fs::read_dir(cache.path()).unwrap().collect();
     assert_eq!(cached.len(), 1, "one artifact is written");
-    let started = Instant::now();
+    let artifact = cached[0].as_ref().unwrap().path();
+    let written = std::fs::metadata(&artifact).unwrap();
+
+    // Loaded again: the artifact is read, not compiled and written anew
+    // (that would be a new file renamed over it).
     let plugin = load().await.unwrap();
-    let warm = started.elapsed();
-    assert!(
-        warm < cold,
-        "loading from the cache ({warm:?}) is not faster than compiling ({cold:?})"
+    let again = std::fs::metadata(&artifact).unwrap();
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(
+        (again.ino(), again.mtime_nsec()),
+        (written.ino(), written.mtime_nsec())
     );
     still_works(&plugin).await;
 
     // A corrupt artifact is replaced, not fatal.
-    let artifact = std::fs::read_dir(cache.path())
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
     std::fs::write(&artifact, b"garbage").unwrap();
     still_works(&load().await.unwrap()).await;
+    assert_ne!(std::fs::read(&artifact).unwrap(), b"garbage");
 }
 
 /// Counts the connections a loopback listener accepts, answering none.
