@@ -2,7 +2,6 @@
 //! cell names and `input=` references, run order, and the editor features
 //! built on them (completion contexts, symbols, folding, highlighting).
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use crate::edit::Edit;
@@ -108,7 +107,7 @@ pub fn header_diagnostics(parse: &Parse, catalog: &dyn Catalog) -> Vec<Diagnosti
     let mut plugin_names = || known_names.get_or_insert_with(|| catalog.names()).clone();
 
     // A notebook uses few plugins in many cells: each is looked up once.
-    let mut infos: std::collections::HashMap<&str, PluginInfo> = std::collections::HashMap::new();
+    let mut infos: rustc_hash::FxHashMap<&str, PluginInfo> = rustc_hash::FxHashMap::default();
     for cell in &parse.cells {
         if let Some(plugin) = &cell.header.plugin
             && is_plugin_name(&plugin.value)
@@ -321,12 +320,15 @@ pub fn suggestions(word: &str, candidates: &[String]) -> Vec<String> {
 
 /// Where each cell name is first given.
 struct NameTable<'a> {
-    first: HashMap<&'a str, usize>,
+    // Built anew for every analysis of every keystroke in a header: a fast
+    // hash for short keys matters more here than resistance to crafted ones.
+    first: rustc_hash::FxHashMap<&'a str, usize>,
 }
 
 impl<'a> NameTable<'a> {
     fn new(parse: &'a Parse) -> NameTable<'a> {
-        let mut first = HashMap::new();
+        let mut first = rustc_hash::FxHashMap::default();
+        first.reserve(parse.cells.len());
         for cell in &parse.cells {
             if let Some(name) = cell.name().filter(|n| is_cell_name(n)) {
                 first.entry(name).or_insert(cell.index);
@@ -354,8 +356,9 @@ fn input_cycles(parse: &Parse, names: &NameTable) -> Vec<Vec<usize>> {
     }
     let mut marks = vec![Mark::New; parse.cells.len()];
     let mut cycles = Vec::new();
+    let mut path = Vec::new();
     for start in 0..parse.cells.len() {
-        let mut path = Vec::new();
+        path.clear();
         let mut at = Some(start);
         while let Some(i) = at {
             match marks[i] {
@@ -375,7 +378,7 @@ fn input_cycles(parse: &Parse, names: &NameTable) -> Vec<Vec<usize>> {
                 }
             }
         }
-        for i in path {
+        for &i in &path {
             marks[i] = Mark::Done;
         }
     }

@@ -51,8 +51,10 @@ pub struct HeaderCache {
 struct HeaderFindings {
     /// The plugins' generation they were computed with.
     generation: u64,
-    /// Every header's text, in order.
-    headers: Vec<String>,
+    /// Every header's text, one after the other, and where each ends: one
+    /// allocation rather than one per cell.
+    headers: String,
+    ends: Vec<usize>,
     /// Each finding with its cell and its ranges relative to the header.
     findings: Vec<(usize, Finding)>,
 }
@@ -83,12 +85,11 @@ impl HeaderCache {
         let mut documents = self.documents.lock().unwrap_or_else(|e| e.into_inner());
         let same = documents.get(uri).is_some_and(|cached| {
             cached.generation == generation
-                && cached.headers.len() == parse.cells.len()
-                && cached
-                    .headers
-                    .iter()
-                    .zip(&parse.cells)
-                    .all(|(old, cell)| old.as_str() == &text[cell.header.range.clone()])
+                && cached.ends.len() == parse.cells.len()
+                && parse.cells.iter().enumerate().all(|(i, cell)| {
+                    let start = if i == 0 { 0 } else { cached.ends[i - 1] };
+                    cached.headers[start..cached.ends[i]] == text[cell.header.range.clone()]
+                })
         });
         if !same {
             let findings = analyze()
@@ -105,16 +106,18 @@ impl HeaderCache {
                     ))
                 })
                 .collect();
-            let headers = parse
-                .cells
-                .iter()
-                .map(|c| text[c.header.range.clone()].to_string())
-                .collect();
+            let mut headers = String::new();
+            let mut ends = Vec::with_capacity(parse.cells.len());
+            for cell in &parse.cells {
+                headers.push_str(&text[cell.header.range.clone()]);
+                ends.push(headers.len());
+            }
             documents.insert(
                 uri.clone(),
                 HeaderFindings {
                     generation,
                     headers,
+                    ends,
                     findings,
                 },
             );
