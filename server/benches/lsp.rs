@@ -14,11 +14,15 @@
 //! Run with `cargo bench -p databook --bench lsp`; it prints a Markdown table
 //! for BENCHMARKS.md.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+
+// The tests' client of the real `databook lsp` process, shared.
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use common::LspProcess;
 
 const CELLS: usize = 10_000;
 const SAMPLES: usize = 300;
@@ -41,63 +45,13 @@ fn notebook() -> String {
     text
 }
 
-struct Server {
-    stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
-    next_id: i64,
+/// The timed operations, on the tests' client of the real process.
+trait Timed {
+    fn type_at(&mut self, version: &mut i64, line: usize, column: usize) -> Vec<Duration>;
+    fn diagnostics_of(&mut self, version: i64) -> Value;
 }
 
-impl Server {
-    fn send(&mut self, message: &Value) {
-        let body = message.to_string();
-        write!(self.stdin, "Content-Length: {}\r\n\r\n{body}", body.len()).unwrap();
-        self.stdin.flush().unwrap();
-    }
-
-    fn receive(&mut self) -> Value {
-        let mut length = 0;
-        loop {
-            let mut line = String::new();
-            self.stdout.read_line(&mut line).unwrap();
-            let line = line.trim_end();
-            if line.is_empty() {
-                break;
-            }
-            if let Some(value) = line.strip_prefix("Content-Length: ") {
-                length = value.parse().unwrap();
-            }
-        }
-        let mut body = vec![0; length];
-        self.stdout.read_exact(&mut body).unwrap();
-        serde_json::from_slice(&body).unwrap()
-    }
-
-    /// Reads messages until one satisfies `done`, answering the server's
-    /// own requests on the way.
-    fn until(&mut self, done: impl Fn(&Value) -> bool) -> Value {
-        loop {
-            let message = self.receive();
-            if done(&message) {
-                return message;
-            }
-            if message.get("method").is_some() && message.get("id").is_some() {
-                let id = message["id"].clone();
-                self.send(&json!({"jsonrpc": "2.0", "id": id, "result": null}));
-            }
-        }
-    }
-
-    fn request(&mut self, method: &str, params: Value) -> Value {
-        let id = self.next_id;
-        self.next_id += 1;
-        self.send(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
-        self.until(|m| m["id"] == id && m.get("method").is_none())
-    }
-
-    fn notify(&mut self, method: &str, params: Value) {
-        self.send(&json!({"jsonrpc": "2.0", "method": method, "params": params}));
-    }
-
+impl Timed for LspProcess {
     /// Types `SAMPLES` characters on `line` from `column` on, one edit each,
     /// and times each from the edit until its version's diagnostics are
     /// published.
@@ -139,22 +93,7 @@ fn summary(mut samples: Vec<Duration>) -> String {
 
 fn main() {
     let home = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_databook"))
-        .arg("lsp")
-        .current_dir(home.path())
-        .env("XDG_DATA_HOME", home.path().join("data"))
-        .env("XDG_CACHE_HOME", home.path().join("cache"))
-        .env_remove("DATABOOK_PLUGINS")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("databook lsp starts");
-    let mut server = Server {
-        stdin: child.stdin.take().unwrap(),
-        stdout: BufReader::new(child.stdout.take().unwrap()),
-        next_id: 1,
-    };
+    let mut server = LspProcess::start(home.path(), &[]);
     let root = format!("file://{}", home.path().display());
     server.request(
         "initialize",
@@ -228,7 +167,7 @@ fn main() {
     }
     server.request("shutdown", Value::Null);
     server.notify("exit", Value::Null);
-    let _ = child.wait();
+    let _ = server.child.wait();
 
     println!(
         "| measurement ({CELLS} cells, {} KB) | result |",
