@@ -63,13 +63,7 @@ impl Cli {
     pub fn setup_at(&self, dir: &std::path::Path) -> anyhow::Result<Setup> {
         let dir = std::path::absolute(dir).context("cannot resolve the folder")?;
         let workspace = Workspace::discover(&dir)?;
-        let search = SearchPath::new(
-            &self.plugin_dirs,
-            std::env::var_os("DATABOOK_PLUGINS"),
-            &workspace,
-            dirs::data_dir(),
-            BUILTINS,
-        );
+        let search = search_path(&self.plugin_dirs, &workspace);
         let runtime = Runtime::new(RuntimeOptions::default()).map_err(anyhow::Error::msg)?;
         Ok(Setup {
             runtime,
@@ -77,6 +71,18 @@ impl Cli {
             search,
         })
     }
+}
+
+/// Where plugins are looked for in `workspace`: `--plugins` folders first,
+/// then `DATABOOK_PLUGINS`, the workspace's, the user's, the built-ins.
+pub fn search_path(plugin_dirs: &[PathBuf], workspace: &Workspace) -> SearchPath {
+    SearchPath::new(
+        plugin_dirs,
+        std::env::var_os("DATABOOK_PLUGINS"),
+        workspace,
+        dirs::data_dir(),
+        BUILTINS,
+    )
 }
 
 /// Reads a variable from the process environment.

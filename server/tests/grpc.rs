@@ -4,7 +4,7 @@
 //! for its metrics. Only loopback addresses; every loop is bounded.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, ExitStatus, Output, Stdio};
 use std::time::Duration;
@@ -101,20 +101,8 @@ impl Server {
     /// Runs `databook call --addr ADDR ARGS...` with `stdin`.
     fn call(&self, args: &[&str], stdin: &str) -> Output {
         let mut command = databook(self.home.path());
-        command
-            .args(["call", "--addr", &self.addr])
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = command.spawn().expect("databook call starts");
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
+        command.args(["call", "--addr", &self.addr]).args(args);
+        common::run_with_stdin(command, stdin)
     }
 
     async fn client(&self) -> DatabookClient<Channel> {

@@ -12,8 +12,7 @@ use tower_lsp_server::Client;
 use tower_lsp_server::ls_types::MessageType;
 
 use super::State;
-use crate::builtins::BUILTINS;
-use crate::cli::process_env;
+use crate::cli::{process_env, search_path};
 
 /// The plugins of one workspace, as last loaded.
 pub struct Loaded {
@@ -77,13 +76,7 @@ impl Plugins {
                 Some(error.to_string()),
             ),
         };
-        let search = SearchPath::new(
-            &self.plugin_dirs,
-            std::env::var_os("DATABOOK_PLUGINS"),
-            &workspace,
-            dirs::data_dir(),
-            BUILTINS,
-        );
+        let search = search_path(&self.plugin_dirs, &workspace);
         let registry = Registry::load(&self.runtime, &search, &workspace, process_env).await;
         let mut loaded = self.loaded.write().unwrap_or_else(|e| e.into_inner());
         let generation = loaded.generation + 1;
