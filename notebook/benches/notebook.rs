@@ -7,7 +7,9 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
-use databook_notebook::{Catalog, Document, PluginInfo, analyze, parse};
+use databook_notebook::{
+    Catalog, Document, HeaderAnalysis, PluginInfo, analyze, header_diagnostics, parse,
+};
 
 struct BenchCatalog;
 
@@ -120,6 +122,47 @@ fn keystroke_percentiles() {
         }
         newline_times.push(t.elapsed());
     }
+    // A character typed into the middle cell's name and removed again, with
+    // the header diagnostics brought up to date: kept across edits, and
+    // from scratch.
+    let name_end = {
+        let cell = &doc.parse().cells[5_000];
+        cell.header.option("name").unwrap().value.range.end
+    };
+    let mut analysis = HeaderAnalysis::default();
+    analysis.update(&doc, 0, &BenchCatalog);
+    let mut incremental = Vec::with_capacity(2_000);
+    let mut scratch = Vec::with_capacity(2_000);
+    for i in 0..4_000 {
+        let t = Instant::now();
+        if i % 2 == 0 {
+            doc.apply(name_end..name_end, "x");
+        } else {
+            doc.apply(name_end..name_end + 1, "");
+        }
+        if i < 2_000 {
+            black_box(analysis.update(&doc, 0, &BenchCatalog));
+            incremental.push(t.elapsed());
+        } else {
+            black_box(header_diagnostics(doc.parse(), &BenchCatalog));
+            scratch.push(t.elapsed());
+        }
+    }
+    for (what, samples) in [
+        ("header keystroke, HeaderAnalysis::update", &mut incremental),
+        (
+            "header keystroke, header_diagnostics from scratch",
+            &mut scratch,
+        ),
+    ] {
+        samples.sort();
+        eprintln!(
+            "{what}: p50 {:?} p99 {:?}",
+            percentile(samples, 0.5),
+            percentile(samples, 0.99)
+        );
+    }
+
     times.sort();
     newline_times.sort();
     eprintln!(

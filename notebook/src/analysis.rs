@@ -5,7 +5,8 @@
 use std::time::Duration;
 
 use crate::edit::Edit;
-use crate::syntax::{Cell, ErrorKind, Parse, Severity, TextRange, classify, is_plugin_name};
+pub use crate::headers::HeaderAnalysis;
+use crate::syntax::{Cell, ErrorKind, Parse, Severity, TextRange, classify};
 
 /// What the server knows about plugins, for analysis.
 pub trait Catalog {
@@ -57,7 +58,6 @@ pub fn analyze(parse: &Parse, text: &str, catalog: &dyn Catalog) -> Vec<Diagnost
 pub fn syntax_diagnostics(parse: &Parse, text: &str, catalog: &dyn Catalog) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     let mut known_names: Option<Vec<String>> = None;
-    let mut plugin_names = || known_names.get_or_insert_with(|| catalog.names()).clone();
 
     for e in &parse.errors {
         let mut fixes = Vec::new();
@@ -79,7 +79,12 @@ pub fn syntax_diagnostics(parse: &Parse, text: &str, catalog: &dyn Catalog) -> V
             }
             ErrorKind::BadPluginName => {
                 // `Prometheus` is no name, but the fix is plain.
-                fixes = suggestion_fixes(&text[e.range.clone()], &e.range, &plugin_names());
+                let names = known_names.get_or_insert_with(|| catalog.names());
+                fixes = suggestion_fixes(
+                    &text[e.range.clone()],
+                    &e.range,
+                    names.iter().map(String::as_str),
+                );
             }
             _ => {}
         }
@@ -97,169 +102,10 @@ pub fn syntax_diagnostics(parse: &Parse, text: &str, catalog: &dyn Catalog) -> V
 /// What analysis finds in the cells' headers: plugins that are unknown or
 /// failed to load, options they do not take, bad or repeated names, inputs
 /// that name no cell, cycles. Each lies within its cell's header line, and
-/// none depends on anything but the headers (and the catalog), so an edit
-/// that leaves every header as it was leaves these as they were, moved
-/// with their headers.
+/// none depends on anything but the headers (and the catalog). To keep them
+/// up to date across edits, use a [`HeaderAnalysis`].
 pub fn header_diagnostics(parse: &Parse, catalog: &dyn Catalog) -> Vec<Diagnostic> {
-    let mut out = Vec::new();
-    let names = NameTable::new(parse);
-    let mut known_names: Option<Vec<String>> = None;
-    let mut plugin_names = || known_names.get_or_insert_with(|| catalog.names()).clone();
-
-    // A notebook uses few plugins in many cells: each is looked up once.
-    let mut infos: rustc_hash::FxHashMap<&str, PluginInfo> = rustc_hash::FxHashMap::default();
-    for cell in &parse.cells {
-        if let Some(plugin) = &cell.header.plugin
-            && is_plugin_name(&plugin.value)
-        {
-            let info = infos
-                .entry(plugin.value.as_str())
-                .or_insert_with(|| catalog.lookup(&plugin.value));
-            match info {
-                PluginInfo::Known { options } => check_options(cell, options, &mut out),
-                PluginInfo::Failed { reason } => out.push(Diagnostic {
-                    range: plugin.range.clone(),
-                    severity: Severity::Error,
-                    code: "plugin-failed",
-                    message: format!("plugin `{}` failed to load: {reason}", plugin.value),
-                    fixes: Vec::new(),
-                }),
-                PluginInfo::Unknown => {
-                    let fixes = suggestion_fixes(&plugin.value, &plugin.range, &plugin_names());
-                    let mut message = format!("no plugin named `{}`", plugin.value);
-                    if !fixes.is_empty() {
-                        let list: Vec<String> = fixes
-                            .iter()
-                            .map(|f| format!("`{}`", f.edit.new_text))
-                            .collect();
-                        message.push_str(&format!(": did you mean {}?", list.join(", ")));
-                    }
-                    out.push(Diagnostic {
-                        range: plugin.range.clone(),
-                        severity: Severity::Error,
-                        code: "unknown-plugin",
-                        message,
-                        fixes,
-                    });
-                }
-            }
-        }
-        check_databook_options(cell, &names, &mut out);
-    }
-
-    for cycle in input_cycles(parse, &names) {
-        let path: Vec<String> = cycle
-            .iter()
-            .chain(cycle.first())
-            .map(|&i| parse.cells[i].name().unwrap_or("?").to_owned())
-            .collect();
-        for &i in &cycle {
-            let input = parse.cells[i].header.option("input").unwrap();
-            out.push(Diagnostic {
-                range: input.value.range.clone(),
-                severity: Severity::Error,
-                code: "input-cycle",
-                message: format!("`input=` makes a cycle: {}", path.join(" → ")),
-                fixes: Vec::new(),
-            });
-        }
-    }
-
-    out.sort_by_key(|d| (d.range.start, d.range.end));
-    out
-}
-
-fn check_options(cell: &Cell, accepted: &[String], out: &mut Vec<Diagnostic>) {
-    for o in &cell.header.options {
-        let key = o.key.value.as_str();
-        if crate::syntax::DATABOOK_OPTIONS.contains(&key) || accepted.iter().any(|a| a == key) {
-            continue;
-        }
-        let fixes = suggestion_fixes(key, &o.key.range, accepted);
-        out.push(Diagnostic {
-            range: o.key.range.clone(),
-            severity: Severity::Warning,
-            code: "unknown-option",
-            message: format!(
-                "plugin `{}` takes no option `{key}`",
-                cell.plugin().unwrap_or_default()
-            ),
-            fixes,
-        });
-    }
-}
-
-fn check_databook_options(cell: &Cell, names: &NameTable, out: &mut Vec<Diagnostic>) {
-    if let Some(name) = cell.header.option("name") {
-        let value = &name.value.value;
-        if !is_cell_name(value) {
-            out.push(Diagnostic {
-                range: name.value.range.clone(),
-                severity: Severity::Error,
-                code: "bad-name",
-                message: format!(
-                    "`{value}` is not a cell name: use letters, digits, `_` and `-`, starting with a letter"
-                ),
-                fixes: Vec::new(),
-            });
-        } else if names.first.get(value.as_str()) != Some(&cell.index) {
-            out.push(Diagnostic {
-                range: name.value.range.clone(),
-                severity: Severity::Error,
-                code: "duplicate-name",
-                message: format!("another cell above is already named `{value}`"),
-                fixes: Vec::new(),
-            });
-        }
-    }
-    if let Some(input) = cell.header.option("input") {
-        let value = &input.value.value;
-        if !names.first.contains_key(value.as_str()) {
-            let candidates: Vec<String> = names
-                .first
-                .iter()
-                .filter(|&(_, &i)| i != cell.index)
-                .map(|(n, _)| n.to_string())
-                .collect();
-            let fixes = suggestion_fixes(value, &input.value.range, &candidates);
-            out.push(Diagnostic {
-                range: input.value.range.clone(),
-                severity: Severity::Error,
-                code: "unknown-input",
-                message: format!("no cell is named `{value}`"),
-                fixes,
-            });
-        }
-    }
-    if let Some(timeout) = cell.header.option("timeout")
-        && parse_duration(&timeout.value.value).is_none_or(|d| d.is_zero())
-    {
-        out.push(Diagnostic {
-            range: timeout.value.range.clone(),
-            severity: Severity::Error,
-            code: "bad-timeout",
-            message: format!(
-                "`{}` is not a duration: write a positive number with `ms`, `s` or `m`, like `500ms`, `10s` or `2m`",
-                timeout.value.value
-            ),
-            fixes: Vec::new(),
-        });
-    }
-    // How `databook run --check` compares the cell's output.
-    if let Some(check) = cell.header.option("check")
-        && !matches!(check.value.value.as_str(), "exact" | "status" | "skip")
-    {
-        out.push(Diagnostic {
-            range: check.value.range.clone(),
-            severity: Severity::Error,
-            code: "bad-check",
-            message: format!(
-                "`{}` is not a check mode: write `exact` (the default), `status` or `skip`",
-                check.value.value
-            ),
-            fixes: Vec::new(),
-        });
-    }
+    HeaderAnalysis::from_scratch(parse, catalog)
 }
 
 /// Whether `s` is a valid cell name: `[A-Za-z][A-Za-z0-9_-]*`.
@@ -286,7 +132,11 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
 
 /// Up to three names close to `word`, closest first, as fixes that replace
 /// `range`.
-fn suggestion_fixes(word: &str, range: &TextRange, candidates: &[String]) -> Vec<Fix> {
+pub(crate) fn suggestion_fixes<'a>(
+    word: &str,
+    range: &TextRange,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Vec<Fix> {
     suggestions(word, candidates)
         .into_iter()
         .map(|s| Fix {
@@ -299,23 +149,52 @@ fn suggestion_fixes(word: &str, range: &TextRange, candidates: &[String]) -> Vec
         .collect()
 }
 
-/// Names close to `word`: a small edit distance for its length, or the same
-/// name in another case, or one that starts with it.
-pub fn suggestions(word: &str, candidates: &[String]) -> Vec<String> {
+/// Up to three names close to `word`, closest first: a small edit distance
+/// for its length, or the same name in another case, or one that starts
+/// with it.
+pub fn suggestions<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Vec<String> {
     let lower = word.to_lowercase();
-    let limit = (lower.chars().count() / 3).max(1);
-    let mut scored: Vec<(usize, &String)> = candidates
-        .iter()
-        .filter(|c| c.as_str() != word)
-        .filter_map(|c| {
-            let d = strsim::damerau_levenshtein(&lower, &c.to_lowercase());
-            let prefix = lower.len() >= 2 && c.to_lowercase().starts_with(&lower);
-            (d <= limit || prefix).then_some((if prefix { d.min(limit) } else { d }, c))
-        })
-        .collect();
-    scored.sort();
-    scored.dedup_by(|a, b| a.1 == b.1);
-    scored.into_iter().take(3).map(|(_, c)| c.clone()).collect()
+    let length = lower.chars().count();
+    let limit = (length / 3).max(1);
+    // A notebook may offer thousands of cell names: the best three are kept
+    // as they come, and the edit distance, which is the costly part, is
+    // skipped where the lengths alone put a name too far.
+    let mut best: Vec<(usize, &str)> = Vec::with_capacity(4);
+    for candidate in candidates {
+        if candidate == word {
+            continue;
+        }
+        let prefix = lower.len() >= 2 && starts_with_lowercase(candidate, &lower);
+        // The edit distance is at least the difference in length.
+        let far = candidate.chars().count().abs_diff(length) > limit;
+        let score = if far {
+            if !prefix {
+                continue;
+            }
+            limit
+        } else {
+            let d = strsim::damerau_levenshtein(&lower, &candidate.to_lowercase());
+            if d > limit && !prefix {
+                continue;
+            }
+            d.min(limit)
+        };
+        if best.iter().any(|&(_, b)| b == candidate) {
+            continue;
+        }
+        let at = best.partition_point(|&b| b < (score, candidate));
+        if at < 3 {
+            best.insert(at, (score, candidate));
+            best.truncate(3);
+        }
+    }
+    best.into_iter().map(|(_, c)| c.to_owned()).collect()
+}
+
+/// Whether `candidate`, lowercased, starts with `lower`.
+fn starts_with_lowercase(candidate: &str, lower: &str) -> bool {
+    let mut chars = candidate.chars().flat_map(char::to_lowercase);
+    lower.chars().all(|l| chars.next() == Some(l))
 }
 
 /// Where each cell name is first given.
@@ -341,48 +220,6 @@ impl<'a> NameTable<'a> {
     fn input_of(&self, cell: &Cell) -> Option<usize> {
         self.first.get(cell.input()?).copied()
     }
-}
-
-/// Every cycle of `input=` references, each as the cells in it, in the
-/// order of the references, starting with the cell nearest the top.
-fn input_cycles(parse: &Parse, names: &NameTable) -> Vec<Vec<usize>> {
-    // Each cell has at most one input, so following inputs from any cell
-    // either ends or enters exactly one cycle.
-    #[derive(Clone, Copy, PartialEq)]
-    enum Mark {
-        New,
-        OnPath,
-        Done,
-    }
-    let mut marks = vec![Mark::New; parse.cells.len()];
-    let mut cycles = Vec::new();
-    let mut path = Vec::new();
-    for start in 0..parse.cells.len() {
-        path.clear();
-        let mut at = Some(start);
-        while let Some(i) = at {
-            match marks[i] {
-                Mark::Done => break,
-                Mark::OnPath => {
-                    let from = path.iter().position(|&p| p == i).unwrap();
-                    let mut cycle: Vec<usize> = path[from..].to_vec();
-                    let min = cycle.iter().enumerate().min_by_key(|&(_, &c)| c).unwrap().0;
-                    cycle.rotate_left(min);
-                    cycles.push(cycle);
-                    break;
-                }
-                Mark::New => {
-                    marks[i] = Mark::OnPath;
-                    path.push(i);
-                    at = names.input_of(&parse.cells[i]);
-                }
-            }
-        }
-        for &i in &path {
-            marks[i] = Mark::Done;
-        }
-    }
-    cycles
 }
 
 /// The cells to run for `targets`: each target after the cells it depends

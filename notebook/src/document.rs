@@ -13,13 +13,37 @@ use crate::syntax::{Cell, OutputBlock, Parse, Parser, TextRange, parse};
 pub struct Document {
     text: String,
     parse: Parse,
+    /// Each cell's identity, in cell order.
+    ids: Vec<CellId>,
+}
+
+/// A cell's identity across edits: an edit that leaves a cell's text as it
+/// was (and so its header, body and output) leaves its id as it was, even
+/// when the cell moves; a cell read anew gets an id never given before, in
+/// any document of the process. What is computed from a cell's text can be
+/// kept by its id, with no need to compare text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CellId(u64);
+
+/// `n` ids never given before.
+fn fresh_ids(n: usize) -> impl Iterator<Item = CellId> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let first = NEXT.fetch_add(n as u64, Ordering::Relaxed);
+    (first..first + n as u64).map(CellId)
 }
 
 impl Document {
     pub fn new(text: impl Into<String>) -> Document {
         let text = text.into();
         let parse = parse(&text);
-        Document { text, parse }
+        let ids = fresh_ids(parse.cells.len()).collect();
+        Document { text, parse, ids }
+    }
+
+    /// Each cell's identity, in the order of `parse().cells`.
+    pub fn cell_ids(&self) -> &[CellId] {
+        &self.ids
     }
 
     pub fn text(&self) -> &str {
@@ -41,7 +65,8 @@ impl Document {
     ///
     /// Returns the indices of the cells that were read anew; every other
     /// cell is an old one, unchanged but for its offsets and index, so that
-    /// what was computed for it (a plugin's `check`, say) still holds.
+    /// what was computed for it (a plugin's `check`, say) still holds. The
+    /// cells read anew get new [`CellId`]s; the others keep theirs.
     pub fn apply(&mut self, range: TextRange, new_text: &str) -> std::ops::Range<usize> {
         let len = self.text.len();
         let mut start = range.start.min(len);
@@ -100,6 +125,8 @@ impl Document {
         let tail_from = reused_from.unwrap_or(p.cells.len());
         let new_tail_from = keep_cells + middle.cells.len();
         p.cells.splice(keep_cells..tail_from, middle.cells);
+        self.ids
+            .splice(keep_cells..tail_from, fresh_ids(new_tail_from - keep_cells));
         for cell in &mut p.cells[new_tail_from..] {
             shift_cell(cell, delta, index_shift);
         }

@@ -9,18 +9,20 @@ pub mod analysis;
 mod document;
 mod dump;
 pub mod edit;
+mod headers;
 mod line_index;
 pub mod render;
 mod syntax;
 
 pub use crate::analysis::{
-    Catalog, CompletionContext, Diagnostic, Fix, Fold, FoldKind, PluginInfo, SemanticToken, Symbol,
-    TokenKind, analyze, completion_context, folding, header_diagnostics, parse_duration, run_order,
-    semantic_tokens, symbols, syntax_diagnostics,
+    Catalog, CompletionContext, Diagnostic, Fix, Fold, FoldKind, HeaderAnalysis, PluginInfo,
+    SemanticToken, Symbol, TokenKind, analyze, completion_context, folding, header_diagnostics,
+    parse_duration, run_order, semantic_tokens, symbols, syntax_diagnostics,
 };
-pub use crate::document::Document;
+pub use crate::document::{CellId, Document};
 pub use crate::dump::dump_parse;
 pub use crate::edit::{Edit, clear_output, locate_cell, set_output};
+pub use crate::headers::matching_ends;
 pub use crate::line_index::{LineCol, LineIndex};
 pub use crate::render::{output_block, render, render_error};
 pub use crate::syntax::{

@@ -52,10 +52,11 @@ proptest! {
     ) {
         let mut doc = Document::new(text.clone());
         for (at, len, new_text) in edits {
+            let before = doc.clone();
             let current = doc.text().to_owned();
             let start = at.index(current.len() + 1);
             let end = (start + len).min(current.len());
-            doc.apply(start..end, &new_text);
+            let read = doc.apply(start..end, &new_text);
             // The document snaps to char boundaries the same way.
             let mut s = start;
             while !current.is_char_boundary(s) { s -= 1; }
@@ -64,6 +65,24 @@ proptest! {
             let expected_text = format!("{}{}{}", &current[..s], new_text, &current[e..]);
             prop_assert_eq!(doc.text(), expected_text.as_str());
             prop_assert_eq!(doc.parse(), &parse(doc.text()));
+
+            // A cell keeps its id exactly when it was not read anew, and
+            // then its text is what it was.
+            let old: std::collections::HashMap<_, _> =
+                before.cell_ids().iter().zip(&before.parse().cells).collect();
+            prop_assert_eq!(doc.cell_ids().len(), doc.parse().cells.len());
+            for (i, (id, cell)) in doc.cell_ids().iter().zip(&doc.parse().cells).enumerate() {
+                match old.get(id) {
+                    Some(was) => {
+                        prop_assert!(!read.contains(&i));
+                        prop_assert_eq!(
+                            &before.text()[was.range.clone()],
+                            &doc.text()[cell.range.clone()]
+                        );
+                    }
+                    None => prop_assert!(read.contains(&i)),
+                }
+            }
         }
     }
 }

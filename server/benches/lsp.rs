@@ -7,7 +7,7 @@
 //! - keystroke: one character typed in a body (`didChange`) until the
 //!   diagnostics of that version are published (incremental reparse and
 //!   re-analysis), and the same in a header, which makes every header be
-//!   analysed again;
+//!   read again (names and inputs checked across the notebook);
 //! - completion of plugin names in a header, and code lenses: request to
 //!   response.
 //!
@@ -133,7 +133,8 @@ fn main() {
         .unwrap();
     let keystrokes = server.type_at(&mut version, body_line, 0);
 
-    // Typing in a header: every header is analysed again.
+    // Typing in a header: that header is read again, and the names and
+    // inputs of all are checked against each other.
     let header_5000 = text
         .lines()
         .position(|l| l.starts_with("@plugin=echo name=cell5000 "))
@@ -183,7 +184,7 @@ fn main() {
         summary(keystrokes)
     );
     println!(
-        "| keystroke in a header (all headers analysed again) | {} |",
+        "| keystroke in a header (a cell name) | {} |",
         summary(header_keystrokes)
     );
     println!(

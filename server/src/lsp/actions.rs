@@ -4,11 +4,10 @@
 
 use std::collections::HashMap;
 
-use databook_notebook::analyze;
 use serde_json::{Value, json};
 use tower_lsp_server::ls_types::*;
 
-use super::{State, convert};
+use super::{State, convert, diagnostics};
 
 fn command(title: &str, name: &str, arguments: Vec<Value>) -> Command {
     Command {
@@ -74,7 +73,7 @@ pub fn code_actions(state: &State, params: CodeActionParams) -> Option<CodeActio
 
     // Quick fixes for the diagnostics under the cursor.
     let loaded = state.plugins.current();
-    for diagnostic in analyze(snapshot.parse(), snapshot.text(), &*loaded) {
+    for diagnostic in diagnostics::findings(state, uri, &snapshot, &loaded) {
         if diagnostic.range.start > end || diagnostic.range.end < start {
             continue;
         }

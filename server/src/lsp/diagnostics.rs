@@ -5,32 +5,116 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use databook_notebook::{
-    Diagnostic as Finding, Parse, Severity, header_diagnostics, syntax_diagnostics,
+    Cell, CellId, Diagnostic as Finding, Document, HeaderAnalysis, Severity, matching_ends,
+    syntax_diagnostics,
 };
 use databook_runtime::Problem;
 use tower_lsp_server::Client;
 use tower_lsp_server::ls_types::{Diagnostic, DiagnosticSeverity, NumberOrString, Uri};
 
+use super::documents::Snapshot;
+use super::plugins::Loaded;
 use super::{State, convert, run};
 
-/// What plugins' `check` said of a body, so that a keystroke in one cell
-/// does not check every other cell again. Cleared when it grows large.
+/// What plugins' `check` said of each cell's body, per document, kept
+/// across edits by [`CellId`]: only cells an edit read anew (or never
+/// checked) are checked again, and finding them costs a comparison of ids,
+/// not of text.
 #[derive(Default)]
 pub struct CheckCache {
-    entries: Mutex<HashMap<u64, Vec<Problem>>>,
+    documents: Mutex<HashMap<Uri, DocumentChecks>>,
 }
 
-/// A check's inputs (the plugin, the body and the options), hashed: a
-/// keystroke looks up every cell, and building owned keys for each would
-/// cost more than the lookups.
-fn check_key(plugin: &str, body: &str, options: &[(String, String)]) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    (plugin, body, options).hash(&mut hasher);
-    hasher.finish()
+#[derive(Default)]
+struct DocumentChecks {
+    /// The plugins' generation the checks were made with.
+    generation: u64,
+    cells: Vec<CellCheck>,
 }
 
-const CHECK_CACHE_SIZE: usize = 4096;
+struct CellCheck {
+    id: CellId,
+    /// What the check found, once it has been made.
+    problems: Option<Arc<[Problem]>>,
+}
+
+impl CheckCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Uri, DocumentChecks>> {
+        self.documents.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Brings the document's entries in line with `parse` and returns the
+    /// cells that need a check, by index; or `None` when the document has
+    /// changed since (the newer version's task checks it, and nobody will
+    /// see this one's diagnostics).
+    fn update(
+        &self,
+        uri: &Uri,
+        document: &Document,
+        is_current: impl FnOnce() -> bool,
+        generation: u64,
+        checkable: impl Fn(&Cell) -> bool,
+    ) -> Option<Vec<usize>> {
+        let mut documents = self.lock();
+        // Asked under the lock: a newer version's update then comes after
+        // this one, never before.
+        if !is_current() {
+            return None;
+        }
+        let checks = documents.entry(uri.clone()).or_default();
+        if checks.generation != generation {
+            *checks = DocumentChecks {
+                generation,
+                cells: Vec::new(),
+            };
+        }
+        let (parse, ids) = (document.parse(), document.cell_ids());
+        let (old, new) = (checks.cells.len(), parse.cells.len());
+        let (prefix, suffix) = matching_ends(old, new, |o, n| checks.cells[o].id == ids[n]);
+        checks.cells.splice(
+            prefix..old - suffix,
+            (prefix..new - suffix).map(|i| CellCheck {
+                id: ids[i],
+                // A cell whose plugin has no check has nothing to find.
+                problems: (!checkable(&parse.cells[i])).then(|| Arc::from([])),
+            }),
+        );
+        let unchecked = (0..new).filter(|&i| checks.cells[i].problems.is_none());
+        Some(unchecked.collect())
+    }
+
+    /// Keeps what the check of cell `index` found, if the cell is still as
+    /// it was checked.
+    fn store(&self, uri: &Uri, index: usize, id: CellId, problems: Arc<[Problem]>) {
+        let mut documents = self.lock();
+        if let Some(cell) = documents
+            .get_mut(uri)
+            .and_then(|checks| checks.cells.get_mut(index))
+            && cell.id == id
+        {
+            cell.problems = Some(problems);
+        }
+    }
+
+    /// What the checks found, for the cells whose checks are done.
+    fn found(&self, uri: &Uri) -> Vec<(usize, Arc<[Problem]>)> {
+        let documents = self.lock();
+        let Some(checks) = documents.get(uri) else {
+            return Vec::new();
+        };
+        checks
+            .cells
+            .iter()
+            .enumerate()
+            .filter_map(|(i, cell)| Some((i, cell.problems.clone()?)))
+            .filter(|(_, problems)| !problems.is_empty())
+            .collect()
+    }
+
+    pub fn forget(&self, uri: &Uri) {
+        self.lock().remove(uri);
+    }
+}
 
 fn severity(severity: Severity) -> DiagnosticSeverity {
     match severity {
@@ -40,93 +124,21 @@ fn severity(severity: Severity) -> DiagnosticSeverity {
     }
 }
 
-/// The header diagnostics of each document, kept while its headers (and
-/// the plugins) stay the same: typing in a body then costs a comparison of
-/// the headers instead of an analysis of the whole notebook.
+/// The header diagnostics of each document, kept up to date across edits:
+/// typing in a body costs a comparison of the headers, typing in a header
+/// reads that header again and redoes only the checks across headers.
 #[derive(Default)]
 pub struct HeaderCache {
-    documents: Mutex<HashMap<Uri, HeaderFindings>>,
-}
-
-struct HeaderFindings {
-    /// The plugins' generation they were computed with.
-    generation: u64,
-    /// Every header's text, one after the other, and where each ends: one
-    /// allocation rather than one per cell.
-    headers: String,
-    ends: Vec<usize>,
-    /// Each finding with its cell and its ranges relative to the header.
-    findings: Vec<(usize, Finding)>,
-}
-
-fn shifted(finding: &Finding, by: isize) -> Finding {
-    let shift = |r: &std::ops::Range<usize>| {
-        (r.start as isize + by) as usize..(r.end as isize + by) as usize
-    };
-    let mut finding = finding.clone();
-    finding.range = shift(&finding.range);
-    for fix in &mut finding.fixes {
-        fix.edit.range = shift(&fix.edit.range);
-    }
-    finding
+    documents: Mutex<HashMap<Uri, HeaderAnalysis>>,
 }
 
 impl HeaderCache {
-    /// The header diagnostics of `parse`, computed anew only when a header
-    /// or the plugins changed.
-    fn get(
-        &self,
-        uri: &Uri,
-        parse: &Parse,
-        text: &str,
-        generation: u64,
-        analyze: impl FnOnce() -> Vec<Finding>,
-    ) -> Vec<Finding> {
+    fn get(&self, uri: &Uri, document: &Document, loaded: &Loaded) -> Vec<Finding> {
         let mut documents = self.documents.lock().unwrap_or_else(|e| e.into_inner());
-        let same = documents.get(uri).is_some_and(|cached| {
-            cached.generation == generation
-                && cached.ends.len() == parse.cells.len()
-                && parse.cells.iter().enumerate().all(|(i, cell)| {
-                    let start = if i == 0 { 0 } else { cached.ends[i - 1] };
-                    cached.headers[start..cached.ends[i]] == text[cell.header.range.clone()]
-                })
-        });
-        if !same {
-            let findings = analyze()
-                .into_iter()
-                .filter_map(|finding| {
-                    // Every header finding lies in its cell's header line.
-                    let cell = parse.cells.iter().find(|c| {
-                        c.header.range.start <= finding.range.start
-                            && finding.range.end <= c.header.range.end
-                    })?;
-                    Some((
-                        cell.index,
-                        shifted(&finding, -(cell.header.range.start as isize)),
-                    ))
-                })
-                .collect();
-            let mut headers = String::new();
-            let mut ends = Vec::with_capacity(parse.cells.len());
-            for cell in &parse.cells {
-                headers.push_str(&text[cell.header.range.clone()]);
-                ends.push(headers.len());
-            }
-            documents.insert(
-                uri.clone(),
-                HeaderFindings {
-                    generation,
-                    headers,
-                    ends,
-                    findings,
-                },
-            );
-        }
-        documents[uri]
-            .findings
-            .iter()
-            .map(|(cell, finding)| shifted(finding, parse.cells[*cell].header.range.start as isize))
-            .collect()
+        documents
+            .entry(uri.clone())
+            .or_default()
+            .update(document, loaded.generation, loaded)
     }
 
     pub fn forget(&self, uri: &Uri) {
@@ -135,6 +147,15 @@ impl HeaderCache {
             .unwrap_or_else(|e| e.into_inner())
             .remove(uri);
     }
+}
+
+/// What analysis finds in the document: its syntax errors and what its
+/// headers have wrong, with their fixes.
+pub fn findings(state: &State, uri: &Uri, snapshot: &Snapshot, loaded: &Loaded) -> Vec<Finding> {
+    let (parse, text) = (snapshot.parse(), snapshot.text());
+    let mut findings = syntax_diagnostics(parse, text, loaded);
+    findings.extend(state.headers.get(uri, snapshot.document(), loaded));
+    findings
 }
 
 /// Computes the document's diagnostics and publishes them, unless the
@@ -147,11 +168,7 @@ pub fn spawn_publish(client: Client, state: Arc<State>, uri: Uri) {
         let loaded = state.plugins.current();
         let parse = snapshot.parse();
         let text = snapshot.text();
-        let mut findings = syntax_diagnostics(parse, text, &*loaded);
-        findings.extend(state.headers.get(&uri, parse, text, loaded.generation, || {
-            header_diagnostics(parse, &*loaded)
-        }));
-        let mut diagnostics: Vec<Diagnostic> = findings
+        let mut diagnostics: Vec<Diagnostic> = findings(&state, &uri, &snapshot, &loaded)
             .into_iter()
             .map(|d| Diagnostic {
                 range: convert::range(&snapshot.rope, &d.range),
@@ -172,50 +189,66 @@ pub fn spawn_publish(client: Client, state: Arc<State>, uri: Uri) {
                 ..Default::default()
             });
         }
+
+        // A failed run's error, on the header of the cell that ran.
         let records = state.runs.records_of(&uri);
-        for cell in &snapshot.parse().cells {
+        if !records.is_empty() {
+            for cell in &parse.cells {
+                if let Some(record) = records.get(&run::cell_key(cell, text))
+                    && let Err(failure) = &record.result
+                    && let Some(plugin) = cell.plugin()
+                {
+                    diagnostics.push(Diagnostic {
+                        range: convert::range(&snapshot.rope, &cell.header.range),
+                        severity: Some(DiagnosticSeverity::ERROR),
+                        code: Some(NumberOrString::String("run-failed".into())),
+                        source: Some(plugin.to_string()),
+                        message: format!("the last run failed: {failure}"),
+                        ..Default::default()
+                    });
+                }
+            }
+        }
+
+        // What each cell's plugin `check` says of its body.
+        let checkable = |cell: &Cell| {
+            cell.plugin()
+                .and_then(|name| loaded.plugin(name))
+                .is_some_and(|plugin| plugin.can_check())
+        };
+        let is_current = || state.documents.version(&uri) == Some(snapshot.version);
+        let Some(unchecked) = state.checks.update(
+            &uri,
+            snapshot.document(),
+            is_current,
+            loaded.generation,
+            checkable,
+        ) else {
+            return;
+        };
+        for index in unchecked {
+            let cell = &parse.cells[index];
             let Some(plugin) = cell.plugin().and_then(|name| loaded.plugin(name)) else {
                 continue;
             };
-            // A failed run's error, on the header of the cell that ran.
-            if !records.is_empty()
-                && let Some(record) = records.get(&run::cell_key(cell, snapshot.text()))
-                && let Err(failure) = &record.result
+            let problems = match plugin
+                .check(cell.body_text(text), &cell.plugin_options())
+                .await
             {
-                diagnostics.push(Diagnostic {
-                    range: convert::range(&snapshot.rope, &cell.header.range),
-                    severity: Some(DiagnosticSeverity::ERROR),
-                    code: Some(NumberOrString::String("run-failed".into())),
-                    source: Some(plugin.name().to_string()),
-                    message: format!("the last run failed: {failure}"),
-                    ..Default::default()
-                });
-            }
-            if !plugin.can_check() {
-                continue;
-            }
-            let body = cell.body_text(snapshot.text());
-            let options = cell.plugin_options();
-            let cache_key = check_key(plugin.name(), body, &options);
-            let cached = state.checks.lock().get(&cache_key).cloned();
-            let problems = match cached {
-                Some(problems) => problems,
-                None => match plugin.check(body, &options).await {
-                    Ok(problems) => {
-                        let mut entries = state.checks.lock();
-                        if entries.len() >= CHECK_CACHE_SIZE {
-                            entries.clear();
-                        }
-                        entries.insert(cache_key, problems.clone());
-                        problems
-                    }
-                    Err(failure) => {
-                        tracing::debug!(plugin = plugin.name(), %failure, "check failed");
-                        Vec::new()
-                    }
-                },
+                Ok(problems) => problems,
+                Err(failure) => {
+                    tracing::debug!(plugin = plugin.name(), %failure, "check failed");
+                    Vec::new()
+                }
             };
-            for problem in problems {
+            let id = snapshot.document().cell_ids()[index];
+            state.checks.store(&uri, index, id, problems.into());
+        }
+        for (index, problems) in state.checks.found(&uri) {
+            let Some(cell) = parse.cells.get(index) else {
+                continue;
+            };
+            for problem in problems.iter() {
                 let range = cell.body.start + problem.start..cell.body.start + problem.end;
                 diagnostics.push(Diagnostic {
                     range: convert::range(&snapshot.rope, &range),
@@ -224,12 +257,13 @@ pub fn spawn_publish(client: Client, state: Arc<State>, uri: Uri) {
                         databook_runtime::Severity::Warning => DiagnosticSeverity::WARNING,
                         databook_runtime::Severity::Info => DiagnosticSeverity::INFORMATION,
                     }),
-                    source: Some(plugin.name().to_string()),
-                    message: problem.message,
+                    source: cell.plugin().map(str::to_string),
+                    message: problem.message.clone(),
                     ..Default::default()
                 });
             }
         }
+
         // Let go of the snapshot first: while it is shared, the next edit
         // would have to copy the whole document instead of changing it.
         let version = snapshot.version;
@@ -240,10 +274,4 @@ pub fn spawn_publish(client: Client, state: Arc<State>, uri: Uri) {
                 .await;
         }
     });
-}
-
-impl CheckCache {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Vec<Problem>>> {
-        self.entries.lock().unwrap_or_else(|e| e.into_inner())
-    }
 }

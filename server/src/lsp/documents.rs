@@ -28,6 +28,10 @@ impl Snapshot {
     pub fn parse(&self) -> &Parse {
         self.document.parse()
     }
+
+    pub fn document(&self) -> &Document {
+        &self.document
+    }
 }
 
 /// Every open document, by URI.

@@ -138,6 +138,7 @@ impl LanguageServer for Backend {
     async fn did_close(&self, params: DidCloseTextDocumentParams) {
         self.state.documents.close(&params.text_document.uri);
         self.state.headers.forget(&params.text_document.uri);
+        self.state.checks.forget(&params.text_document.uri);
         self.client
             .publish_diagnostics(params.text_document.uri, Vec::new(), None)
             .await;

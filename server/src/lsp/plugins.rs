@@ -100,7 +100,10 @@ impl Plugins {
 impl Loaded {
     /// The loaded plugin called `name`, if it loaded.
     pub fn plugin(&self, name: &str) -> Option<&Plugin> {
-        self.registry.get(name).ok()
+        // Not `Registry::get`: its error for an unknown name carries
+        // suggestions, and this is asked for every cell on every keystroke.
+        let entry = self.registry.entries().iter().find(|e| e.name == name)?;
+        entry.plugin.as_ref().ok()
     }
 }
 

@@ -624,3 +624,54 @@ async fn header_diagnostics_follow_their_headers_as_bodies_change() {
         .await;
     assert_eq!(found["diagnostics"], json!([]));
 }
+
+#[tokio::test]
+async fn plugin_check_findings_follow_edits_cell_by_cell() {
+    let (mut editor, _root) = start().await;
+    editor
+        .open(
+            URI,
+            "@plugin=misbehave name=a\na bad line\n@plugin=misbehave name=b\nfine\n",
+        )
+        .await;
+    let checks = |found: &Value| -> Vec<Value> {
+        found["diagnostics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["source"] == "misbehave")
+            .map(|d| d["range"]["start"].clone())
+            .collect()
+    };
+    let found = editor
+        .wait_for("textDocument/publishDiagnostics", |p| p["version"] == 1)
+        .await;
+    assert_eq!(checks(&found), [json!({"line": 1, "character": 2})]);
+
+    // A line typed above moves the first cell's finding with its body.
+    editor.edit(URI, (0, 0), (0, 0), "prose\n").await;
+    let found = editor
+        .wait_for("textDocument/publishDiagnostics", |p| p["version"] == 2)
+        .await;
+    assert_eq!(checks(&found), [json!({"line": 2, "character": 2})]);
+
+    // The second cell's body is checked again when it changes.
+    editor.edit(URI, (4, 0), (4, 4), "not bad").await;
+    let found = editor
+        .wait_for("textDocument/publishDiagnostics", |p| p["version"] == 3)
+        .await;
+    assert_eq!(
+        checks(&found),
+        [
+            json!({"line": 2, "character": 2}),
+            json!({"line": 4, "character": 4})
+        ]
+    );
+
+    // Fixing the first body leaves only the second's.
+    editor.edit(URI, (2, 2), (2, 5), "good").await;
+    let found = editor
+        .wait_for("textDocument/publishDiagnostics", |p| p["version"] == 4)
+        .await;
+    assert_eq!(checks(&found), [json!({"line": 4, "character": 4})]);
+}

@@ -1,0 +1,445 @@
+//! What analysis finds in the cells' headers, kept up to date across edits.
+//!
+//! Header findings are of two kinds. Most depend on one header alone (and on
+//! the plugins): a plugin that is unknown or failed to load, an option it
+//! does not take, a bad name, timeout or check mode. The rest depend on
+//! every header's `name=` and `input=`: repeated names, inputs that name no
+//! cell, cycles. [`HeaderAnalysis`] keeps the first kind per cell and redoes
+//! them only for cells an edit read anew (see [`CellId`]); the second kind it
+//! redoes on every change, over names interned as numbers, which is a few
+//! passes over small integers rather than a hash of every name.
+
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
+
+use crate::analysis::{Catalog, Diagnostic, PluginInfo, is_cell_name, parse_duration};
+use crate::document::{CellId, Document};
+use crate::syntax::{Cell, Parse, Severity, TextRange, is_plugin_name};
+
+/// The header diagnostics of one document, updated from each new parse.
+#[derive(Debug, Default)]
+pub struct HeaderAnalysis {
+    /// The catalog generation the findings were computed with; a new one
+    /// makes every header be read again.
+    generation: Option<u64>,
+    cells: Vec<CellHeader>,
+    /// Every cell name and `input=` value seen, as a number, and back.
+    ids: FxHashMap<Arc<str>, u32>,
+    names: Vec<Arc<str>>,
+    /// What the catalog says of each plugin named so far.
+    plugins: FxHashMap<Box<str>, PluginInfo>,
+    plugin_names: Option<Vec<String>>,
+    /// The findings across headers from the last update, each with its cell
+    /// and its ranges relative to that cell's header; reused as they are
+    /// when no header changed.
+    across: Vec<(usize, Diagnostic)>,
+}
+
+/// One header as last read: its cell, what it alone is found to have
+/// wrong, and its name and input.
+#[derive(Debug)]
+struct CellHeader {
+    /// The cell it was read from; `None` when nothing will compare it.
+    id: Option<CellId>,
+    /// Ranges relative to the header's start.
+    local: Vec<Diagnostic>,
+    /// A valid `name=`, with the value's relative range.
+    name: Option<(u32, TextRange)>,
+    /// The `input=` value, with its relative range.
+    input: Option<(u32, TextRange)>,
+}
+
+/// No cell: `u32` indices keep the per-name table small.
+const NONE: u32 = u32::MAX;
+
+impl HeaderAnalysis {
+    /// The header diagnostics of `document`, sorted by position. Reads
+    /// again only the cells that are not those of the last update (by
+    /// [`CellId`]), unless `generation` (of the catalog) changed.
+    pub fn update(
+        &mut self,
+        document: &Document,
+        generation: u64,
+        catalog: &dyn Catalog,
+    ) -> Vec<Diagnostic> {
+        let (parse, ids) = (document.parse(), document.cell_ids());
+        if self.generation != Some(generation) {
+            *self = HeaderAnalysis {
+                generation: Some(generation),
+                ..HeaderAnalysis::default()
+            };
+        }
+        let (old, new) = (self.cells.len(), parse.cells.len());
+        let (prefix, suffix) = matching_ends(old, new, |o, n| self.cells[o].id == Some(ids[n]));
+        let changed = prefix != old || prefix != new;
+        if changed {
+            let read: Vec<CellHeader> = (prefix..new - suffix)
+                .map(|i| CellHeader {
+                    id: Some(ids[i]),
+                    ..self.read(&parse.cells[i], catalog)
+                })
+                .collect();
+            self.cells.splice(prefix..old - suffix, read);
+            // Names typed and deleted stay interned; start afresh once they
+            // outnumber the live ones.
+            if self.names.len() > 2 * self.cells.len() + 1024 {
+                self.reintern();
+            }
+            self.across = self.across_headers();
+        }
+        self.findings(parse)
+    }
+
+    /// The header diagnostics of `parse` read from scratch, with none of
+    /// the comparisons with an earlier parse that [`HeaderAnalysis::update`]
+    /// makes.
+    pub fn from_scratch(parse: &Parse, catalog: &dyn Catalog) -> Vec<Diagnostic> {
+        let mut analysis = HeaderAnalysis::default();
+        for cell in &parse.cells {
+            let read = analysis.read(cell, catalog);
+            analysis.cells.push(read);
+        }
+        analysis.across = analysis.across_headers();
+        analysis.findings(parse)
+    }
+
+    /// Every finding, at its place in `parse`, sorted by position.
+    fn findings(&self, parse: &Parse) -> Vec<Diagnostic> {
+        let mut out = Vec::new();
+        for (cell, header) in self.cells.iter().enumerate() {
+            let start = parse.cells[cell].header.range.start;
+            out.extend(header.local.iter().map(|d| shifted(d, start)));
+        }
+        out.extend(
+            self.across
+                .iter()
+                .map(|(cell, d)| shifted(d, parse.cells[*cell].header.range.start)),
+        );
+        out.sort_by_key(|d| (d.range.start, d.range.end));
+        out
+    }
+
+    fn intern(&mut self, name: &str) -> u32 {
+        if let Some(&id) = self.ids.get(name) {
+            return id;
+        }
+        let id = self.names.len() as u32;
+        let name: Arc<str> = name.into();
+        self.names.push(name.clone());
+        self.ids.insert(name, id);
+        id
+    }
+
+    fn reintern(&mut self) {
+        let old = std::mem::take(&mut self.names);
+        self.ids.clear();
+        let mut cells = std::mem::take(&mut self.cells);
+        for cell in &mut cells {
+            for (id, _) in cell.name.iter_mut().chain(cell.input.iter_mut()) {
+                *id = self.intern(&old[*id as usize]);
+            }
+        }
+        self.cells = cells;
+    }
+
+    /// Reads one header: what is wrong with it alone, relative to its start.
+    /// Its id is left out, for the caller to give if it compares it.
+    fn read(&mut self, cell: &Cell, catalog: &dyn Catalog) -> CellHeader {
+        let start = cell.header.range.start;
+        let relative = |r: &TextRange| r.start - start..r.end - start;
+        let mut local = Vec::new();
+
+        if let Some(plugin) = &cell.header.plugin
+            && is_plugin_name(&plugin.value)
+        {
+            if !self.plugins.contains_key(plugin.value.as_str()) {
+                let info = catalog.lookup(&plugin.value);
+                self.plugins.insert(plugin.value.as_str().into(), info);
+            }
+            match &self.plugins[plugin.value.as_str()] {
+                PluginInfo::Known { options } => check_options(cell, options, &mut local),
+                PluginInfo::Failed { reason } => local.push(Diagnostic {
+                    range: plugin.range.clone(),
+                    severity: Severity::Error,
+                    code: "plugin-failed",
+                    message: format!("plugin `{}` failed to load: {reason}", plugin.value),
+                    fixes: Vec::new(),
+                }),
+                PluginInfo::Unknown => {
+                    let names = self.plugin_names.get_or_insert_with(|| catalog.names());
+                    let fixes = crate::analysis::suggestion_fixes(
+                        &plugin.value,
+                        &plugin.range,
+                        names.iter().map(String::as_str),
+                    );
+                    let mut message = format!("no plugin named `{}`", plugin.value);
+                    if !fixes.is_empty() {
+                        let list: Vec<String> = fixes
+                            .iter()
+                            .map(|f| format!("`{}`", f.edit.new_text))
+                            .collect();
+                        message.push_str(&format!(": did you mean {}?", list.join(", ")));
+                    }
+                    local.push(Diagnostic {
+                        range: plugin.range.clone(),
+                        severity: Severity::Error,
+                        code: "unknown-plugin",
+                        message,
+                        fixes,
+                    });
+                }
+            }
+        }
+        check_databook_options(cell, &mut local);
+        for d in &mut local {
+            d.range = relative(&d.range);
+            for fix in &mut d.fixes {
+                fix.edit.range = relative(&fix.edit.range);
+            }
+        }
+
+        let name = cell
+            .header
+            .option("name")
+            .filter(|o| is_cell_name(&o.value.value))
+            .map(|o| (self.intern(&o.value.value), relative(&o.value.range)));
+        let input = cell
+            .header
+            .option("input")
+            .map(|o| (self.intern(&o.value.value), relative(&o.value.range)));
+        CellHeader {
+            id: None,
+            local,
+            name,
+            input,
+        }
+    }
+
+    /// Repeated names, inputs that name no cell, and cycles of inputs.
+    fn across_headers(&self) -> Vec<(usize, Diagnostic)> {
+        let mut out = Vec::new();
+        // The first cell to carry each name.
+        let mut first = vec![NONE; self.names.len()];
+        for (cell, header) in self.cells.iter().enumerate() {
+            let Some((id, range)) = &header.name else {
+                continue;
+            };
+            if first[*id as usize] == NONE {
+                first[*id as usize] = cell as u32;
+            } else {
+                out.push((
+                    cell,
+                    Diagnostic {
+                        range: range.clone(),
+                        severity: Severity::Error,
+                        code: "duplicate-name",
+                        message: format!(
+                            "another cell above is already named `{}`",
+                            self.names[*id as usize]
+                        ),
+                        fixes: Vec::new(),
+                    },
+                ));
+            }
+        }
+
+        let input_of = |cell: usize| {
+            let (id, _) = self.cells[cell].input.as_ref()?;
+            let target = first[*id as usize];
+            (target != NONE).then_some(target as usize)
+        };
+        for (cell, header) in self.cells.iter().enumerate() {
+            let Some((id, range)) = &header.input else {
+                continue;
+            };
+            if first[*id as usize] != NONE {
+                continue;
+            }
+            let value = &self.names[*id as usize];
+            let candidates = self
+                .names
+                .iter()
+                .zip(&first)
+                .filter(|&(_, &at)| at != NONE && at as usize != cell)
+                .map(|(name, _)| &**name);
+            out.push((
+                cell,
+                Diagnostic {
+                    range: range.clone(),
+                    severity: Severity::Error,
+                    code: "unknown-input",
+                    message: format!("no cell is named `{value}`"),
+                    fixes: crate::analysis::suggestion_fixes(value, range, candidates),
+                },
+            ));
+        }
+
+        for cycle in input_cycles(self.cells.len(), input_of) {
+            let path: Vec<&str> = cycle
+                .iter()
+                .chain(cycle.first())
+                .map(|&cell| match &self.cells[cell].name {
+                    Some((id, _)) => &*self.names[*id as usize],
+                    None => "?",
+                })
+                .collect();
+            for &cell in &cycle {
+                let (_, range) = self.cells[cell].input.as_ref().expect("a cycle has inputs");
+                out.push((
+                    cell,
+                    Diagnostic {
+                        range: range.clone(),
+                        severity: Severity::Error,
+                        code: "input-cycle",
+                        message: format!("`input=` makes a cycle: {}", path.join(" → ")),
+                        fixes: Vec::new(),
+                    },
+                ));
+            }
+        }
+        out
+    }
+}
+
+/// How many items two sequences, of `old` and `new` items, have the same
+/// at their start and, after those, at their end, as `same(old index, new
+/// index)` says: an edit changed what lies between.
+pub fn matching_ends(
+    old: usize,
+    new: usize,
+    mut same: impl FnMut(usize, usize) -> bool,
+) -> (usize, usize) {
+    let mut prefix = 0;
+    while prefix < old.min(new) && same(prefix, prefix) {
+        prefix += 1;
+    }
+    let mut suffix = 0;
+    while suffix < old.min(new) - prefix && same(old - 1 - suffix, new - 1 - suffix) {
+        suffix += 1;
+    }
+    (prefix, suffix)
+}
+
+fn shifted(finding: &Diagnostic, by: usize) -> Diagnostic {
+    let mut finding = finding.clone();
+    finding.range = finding.range.start + by..finding.range.end + by;
+    for fix in &mut finding.fixes {
+        fix.edit.range = fix.edit.range.start + by..fix.edit.range.end + by;
+    }
+    finding
+}
+
+fn check_options(cell: &Cell, accepted: &[String], out: &mut Vec<Diagnostic>) {
+    for o in &cell.header.options {
+        let key = o.key.value.as_str();
+        if crate::syntax::DATABOOK_OPTIONS.contains(&key) || accepted.iter().any(|a| a == key) {
+            continue;
+        }
+        let fixes = crate::analysis::suggestion_fixes(
+            key,
+            &o.key.range,
+            accepted.iter().map(String::as_str),
+        );
+        out.push(Diagnostic {
+            range: o.key.range.clone(),
+            severity: Severity::Warning,
+            code: "unknown-option",
+            message: format!(
+                "plugin `{}` takes no option `{key}`",
+                cell.plugin().unwrap_or_default()
+            ),
+            fixes,
+        });
+    }
+}
+
+/// The checks of databook's own options that need nothing but the header.
+fn check_databook_options(cell: &Cell, out: &mut Vec<Diagnostic>) {
+    if let Some(name) = cell.header.option("name") {
+        let value = &name.value.value;
+        if !is_cell_name(value) {
+            out.push(Diagnostic {
+                range: name.value.range.clone(),
+                severity: Severity::Error,
+                code: "bad-name",
+                message: format!(
+                    "`{value}` is not a cell name: use letters, digits, `_` and `-`, starting with a letter"
+                ),
+                fixes: Vec::new(),
+            });
+        }
+    }
+    if let Some(timeout) = cell.header.option("timeout")
+        && parse_duration(&timeout.value.value).is_none_or(|d| d.is_zero())
+    {
+        out.push(Diagnostic {
+            range: timeout.value.range.clone(),
+            severity: Severity::Error,
+            code: "bad-timeout",
+            message: format!(
+                "`{}` is not a duration: write a positive number with `ms`, `s` or `m`, like `500ms`, `10s` or `2m`",
+                timeout.value.value
+            ),
+            fixes: Vec::new(),
+        });
+    }
+    // How `databook run --check` compares the cell's output.
+    if let Some(check) = cell.header.option("check")
+        && !matches!(check.value.value.as_str(), "exact" | "status" | "skip")
+    {
+        out.push(Diagnostic {
+            range: check.value.range.clone(),
+            severity: Severity::Error,
+            code: "bad-check",
+            message: format!(
+                "`{}` is not a check mode: write `exact` (the default), `status` or `skip`",
+                check.value.value
+            ),
+            fixes: Vec::new(),
+        });
+    }
+}
+
+/// Every cycle of `input=` references among `cells` cells, each as the
+/// cells in it, in the order of the references, starting with the cell
+/// nearest the top.
+fn input_cycles(cells: usize, input_of: impl Fn(usize) -> Option<usize>) -> Vec<Vec<usize>> {
+    // Each cell has at most one input, so following inputs from any cell
+    // either ends or enters exactly one cycle.
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        New,
+        OnPath,
+        Done,
+    }
+    let mut marks = vec![Mark::New; cells];
+    let mut cycles = Vec::new();
+    let mut path = Vec::new();
+    for start in 0..cells {
+        path.clear();
+        let mut at = Some(start);
+        while let Some(i) = at {
+            match marks[i] {
+                Mark::Done => break,
+                Mark::OnPath => {
+                    let from = path.iter().position(|&p| p == i).unwrap();
+                    let mut cycle: Vec<usize> = path[from..].to_vec();
+                    let min = cycle.iter().enumerate().min_by_key(|&(_, &c)| c).unwrap().0;
+                    cycle.rotate_left(min);
+                    cycles.push(cycle);
+                    break;
+                }
+                Mark::New => {
+                    marks[i] = Mark::OnPath;
+                    path.push(i);
+                    at = input_of(i);
+                }
+            }
+        }
+        for &i in &path {
+            marks[i] = Mark::Done;
+        }
+    }
+    cycles
+}
