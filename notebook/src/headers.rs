@@ -9,9 +9,10 @@
 //! redoes on every change, over names interned as numbers, which is a few
 //! passes over small integers rather than a hash of every name.
 
-use std::sync::Arc;
+use std::hash::BuildHasher;
 
-use rustc_hash::FxHashMap;
+use hashbrown::HashTable;
+use rustc_hash::{FxBuildHasher, FxHashMap};
 
 use crate::analysis::{Catalog, Diagnostic, PluginInfo, is_cell_name, parse_duration};
 use crate::document::{CellId, Document};
@@ -24,9 +25,8 @@ pub struct HeaderAnalysis {
     /// makes every header be read again.
     generation: Option<u64>,
     cells: Vec<CellHeader>,
-    /// Every cell name and `input=` value seen, as a number, and back.
-    ids: FxHashMap<Arc<str>, u32>,
-    names: Vec<Arc<str>>,
+    /// Every cell name and `input=` value seen, as a number.
+    names: Names,
     /// What the catalog says of each plugin named so far.
     plugins: FxHashMap<Box<str>, PluginInfo>,
     plugin_names: Option<Vec<String>>,
@@ -48,6 +48,55 @@ struct CellHeader {
     name: Option<(u32, TextRange)>,
     /// The `input=` value, with its relative range.
     input: Option<(u32, TextRange)>,
+}
+
+/// Strings interned as numbers, all in one buffer: a notebook's thousands
+/// of cell names cost no allocation each.
+#[derive(Debug, Default)]
+struct Names {
+    text: String,
+    /// Where each name lies in `text`, by number.
+    spans: Vec<(u32, u32)>,
+    table: HashTable<u32>,
+}
+
+impl Names {
+    fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    fn get(&self, id: u32) -> &str {
+        let (start, end) = self.spans[id as usize];
+        &self.text[start as usize..end as usize]
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &str> {
+        (0..self.len() as u32).map(|id| self.get(id))
+    }
+
+    fn intern(&mut self, name: &str) -> u32 {
+        let Names { text, spans, table } = self;
+        let of = |id: u32| {
+            let (start, end) = spans[id as usize];
+            &text[start as usize..end as usize]
+        };
+        let hash = FxBuildHasher.hash_one(name);
+        match table.entry(
+            hash,
+            |&id| of(id) == name,
+            |&id| FxBuildHasher.hash_one(of(id)),
+        ) {
+            hashbrown::hash_table::Entry::Occupied(entry) => *entry.get(),
+            hashbrown::hash_table::Entry::Vacant(entry) => {
+                let id = spans.len() as u32;
+                let start = text.len() as u32;
+                text.push_str(name);
+                spans.push((start, text.len() as u32));
+                entry.insert(id);
+                id
+            }
+        }
+    }
 }
 
 /// No cell: `u32` indices keep the per-name table small.
@@ -80,13 +129,22 @@ impl HeaderAnalysis {
                     ..self.read(&parse.cells[i], catalog)
                 })
                 .collect();
+            // An edit in a body reads its cell anew, but leaves every name
+            // and input as it was: then so are the findings across headers.
+            let same_names = read.len() == old - suffix - prefix
+                && read
+                    .iter()
+                    .zip(&self.cells[prefix..old - suffix])
+                    .all(|(new, old)| new.name == old.name && new.input == old.input);
             self.cells.splice(prefix..old - suffix, read);
             // Names typed and deleted stay interned; start afresh once they
             // outnumber the live ones.
             if self.names.len() > 2 * self.cells.len() + 1024 {
                 self.reintern();
             }
-            self.across = self.across_headers();
+            if !same_names {
+                self.across = self.across_headers();
+            }
         }
         self.findings(parse)
     }
@@ -96,6 +154,7 @@ impl HeaderAnalysis {
     /// makes.
     pub fn from_scratch(parse: &Parse, catalog: &dyn Catalog) -> Vec<Diagnostic> {
         let mut analysis = HeaderAnalysis::default();
+        analysis.cells.reserve(parse.cells.len());
         for cell in &parse.cells {
             let read = analysis.read(cell, catalog);
             analysis.cells.push(read);
@@ -120,27 +179,13 @@ impl HeaderAnalysis {
         out
     }
 
-    fn intern(&mut self, name: &str) -> u32 {
-        if let Some(&id) = self.ids.get(name) {
-            return id;
-        }
-        let id = self.names.len() as u32;
-        let name: Arc<str> = name.into();
-        self.names.push(name.clone());
-        self.ids.insert(name, id);
-        id
-    }
-
     fn reintern(&mut self) {
         let old = std::mem::take(&mut self.names);
-        self.ids.clear();
-        let mut cells = std::mem::take(&mut self.cells);
-        for cell in &mut cells {
+        for cell in &mut self.cells {
             for (id, _) in cell.name.iter_mut().chain(cell.input.iter_mut()) {
-                *id = self.intern(&old[*id as usize]);
+                *id = self.names.intern(old.get(*id));
             }
         }
-        self.cells = cells;
     }
 
     /// Reads one header: what is wrong with it alone, relative to its start.
@@ -203,11 +248,11 @@ impl HeaderAnalysis {
             .header
             .option("name")
             .filter(|o| is_cell_name(&o.value.value))
-            .map(|o| (self.intern(&o.value.value), relative(&o.value.range)));
+            .map(|o| (self.names.intern(&o.value.value), relative(&o.value.range)));
         let input = cell
             .header
             .option("input")
-            .map(|o| (self.intern(&o.value.value), relative(&o.value.range)));
+            .map(|o| (self.names.intern(&o.value.value), relative(&o.value.range)));
         CellHeader {
             id: None,
             local,
@@ -236,7 +281,7 @@ impl HeaderAnalysis {
                         code: "duplicate-name",
                         message: format!(
                             "another cell above is already named `{}`",
-                            self.names[*id as usize]
+                            self.names.get(*id)
                         ),
                         fixes: Vec::new(),
                     },
@@ -256,13 +301,13 @@ impl HeaderAnalysis {
             if first[*id as usize] != NONE {
                 continue;
             }
-            let value = &self.names[*id as usize];
+            let value = self.names.get(*id);
             let candidates = self
                 .names
                 .iter()
                 .zip(&first)
                 .filter(|&(_, &at)| at != NONE && at as usize != cell)
-                .map(|(name, _)| &**name);
+                .map(|(name, _)| name);
             out.push((
                 cell,
                 Diagnostic {
@@ -280,7 +325,7 @@ impl HeaderAnalysis {
                 .iter()
                 .chain(cycle.first())
                 .map(|&cell| match &self.cells[cell].name {
-                    Some((id, _)) => &*self.names[*id as usize],
+                    Some((id, _)) => self.names.get(*id),
                     None => "?",
                 })
                 .collect();

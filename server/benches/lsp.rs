@@ -6,8 +6,8 @@
 //!   analysis);
 //! - keystroke: one character typed in a body (`didChange`) until the
 //!   diagnostics of that version are published (incremental reparse and
-//!   re-analysis), and the same in a header, which makes every header be
-//!   read again (names and inputs checked across the notebook);
+//!   re-analysis), and the same in a cell's name, which reads that header
+//!   again and checks the names and inputs across the notebook;
 //! - completion of plugin names in a header, and code lenses: request to
 //!   response.
 //!
