@@ -12,8 +12,10 @@
 //!   response.
 //!
 //! Run with `cargo bench -p databook --bench lsp`; it prints a Markdown table
-//! for BENCHMARKS.md.
+//! for BENCHMARKS.md. To compare with another build of `databook` in the
+//! same run, point `DATABOOK_BASELINE` at its binary.
 
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -91,9 +93,11 @@ fn summary(mut samples: Vec<Duration>) -> String {
     )
 }
 
-fn main() {
+/// The samples of each measurement, in the order of `MEASUREMENTS`, from
+/// the language server of `program`.
+fn measure(program: &Path) -> Vec<Vec<Duration>> {
     let home = tempfile::tempdir().unwrap();
-    let mut server = LspProcess::start(home.path(), &[]);
+    let mut server = LspProcess::start_program(program, home.path(), &[]);
     let root = format!("file://{}", home.path().display());
     server.request(
         "initialize",
@@ -170,29 +174,53 @@ fn main() {
     server.notify("exit", Value::Null);
     let _ = server.child.wait();
 
+    vec![opens, keystrokes, header_keystrokes, completions, lenses]
+}
+
+const MEASUREMENTS: [&str; 5] = [
+    "open: didOpen to published diagnostics",
+    "keystroke in a body: didChange to published diagnostics",
+    "keystroke in a header (a cell name)",
+    "completion of plugin names in a header",
+    "code lenses of the whole notebook",
+];
+
+/// Measures this build's `databook`; with `DATABOOK_BASELINE` set to
+/// another `databook` binary (an earlier build, say), measures both, each
+/// twice and in turn, so that both columns see the same machine.
+fn main() {
+    let current = PathBuf::from(env!("CARGO_BIN_EXE_databook"));
+    let baseline = std::env::var_os("DATABOOK_BASELINE").map(PathBuf::from);
+    let mut columns: Vec<(String, Vec<Vec<Duration>>)> = Vec::new();
+    let rounds = if baseline.is_some() { 2 } else { 1 };
+    for round in 1..=rounds {
+        let mut programs = vec![("this build", &current)];
+        if let Some(baseline) = &baseline {
+            programs.insert(0, ("baseline", baseline));
+        }
+        for (name, program) in programs {
+            let label = if rounds > 1 {
+                format!("{name}, run {round}")
+            } else {
+                name.to_owned()
+            };
+            columns.push((label, measure(program)));
+        }
+    }
+
+    let bytes = notebook().len();
+    let labels: Vec<&str> = columns.iter().map(|(label, _)| label.as_str()).collect();
     println!(
-        "| measurement ({CELLS} cells, {} KB) | result |",
-        text.len() / 1000
+        "| measurement ({CELLS} cells, {} KB) | {} |",
+        bytes / 1000,
+        labels.join(" | ")
     );
-    println!("|---|---|");
-    println!(
-        "| open: didOpen to published diagnostics | {} |",
-        summary(opens)
-    );
-    println!(
-        "| keystroke in a body: didChange to published diagnostics | {} |",
-        summary(keystrokes)
-    );
-    println!(
-        "| keystroke in a header (a cell name) | {} |",
-        summary(header_keystrokes)
-    );
-    println!(
-        "| completion of plugin names in a header | {} |",
-        summary(completions)
-    );
-    println!(
-        "| code lenses of the whole notebook | {} |",
-        summary(lenses)
-    );
+    println!("|---|{}", "---|".repeat(columns.len()));
+    for (i, measurement) in MEASUREMENTS.iter().enumerate() {
+        let results: Vec<String> = columns
+            .iter()
+            .map(|(_, samples)| summary(samples[i].clone()))
+            .collect();
+        println!("| {measurement} | {} |", results.join(" | "));
+    }
 }

@@ -17,7 +17,12 @@ pub fn testing_plugins() -> PathBuf {
 /// A `databook` command that sees none of this machine's own plugins,
 /// caches or workspace: its home, data, cache and working folder are `home`.
 pub fn databook(home: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_databook"));
+    databook_program(Path::new(env!("CARGO_BIN_EXE_databook")), home)
+}
+
+/// Like [`databook`], for another build of it.
+pub fn databook_program(program: &Path, home: &Path) -> Command {
+    let mut command = Command::new(program);
     command
         .current_dir(home)
         .env("HOME", home)
@@ -158,7 +163,12 @@ pub struct LspProcess {
 impl LspProcess {
     /// Starts `databook lsp` (isolated in `home`) with `env` set.
     pub fn start(home: &Path, env: &[(&str, &str)]) -> LspProcess {
-        let mut command = databook(home);
+        LspProcess::start_program(Path::new(env!("CARGO_BIN_EXE_databook")), home, env)
+    }
+
+    /// Starts the language server of another build of `databook`.
+    pub fn start_program(program: &Path, home: &Path, env: &[(&str, &str)]) -> LspProcess {
+        let mut command = databook_program(program, home);
         command
             .arg("lsp")
             .envs(env.iter().copied())
