@@ -1,13 +1,16 @@
 //! The plugins the language server knows: loaded when the client starts,
-//! and again whenever a plugin folder changes (a plugin added, rebuilt or
-//! removed), after which every open document is analysed again.
+//! and again whenever a plugin folder or `databook.toml` changes (a plugin
+//! added, rebuilt or removed, a folder added to the workspace), after which
+//! every open document is analysed again.
 
-use std::path::PathBuf;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use databook_notebook::{Catalog, PluginInfo};
 use databook_runtime::{Plugin, Registry, Runtime, RuntimeOptions, SearchPath, Workspace};
+use notify::{RecursiveMode, Watcher};
 use tower_lsp_server::Client;
 use tower_lsp_server::ls_types::MessageType;
 
@@ -136,58 +139,47 @@ impl Catalog for Loaded {
     }
 }
 
-/// Watches the plugin folders; on a change, reloads the plugins and
-/// analyses every open document again. Changes are gathered for a short
-/// while first, since a rebuild writes several files.
+/// Watches the plugin folders and `databook.toml`; on a change, reloads
+/// the plugins and analyses every open document again. Changes are gathered
+/// for a short while first, since a rebuild writes several files. After
+/// each reload the watched folders follow the workspace, so that a folder
+/// that `databook.toml` names later is watched from then on.
 pub fn watch(client: Client, state: Arc<State>) {
-    use notify::{RecursiveMode, Watcher};
-
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let interesting = Arc::new(Mutex::new(Interesting::default()));
+    let filter = interesting.clone();
     let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        if event.is_ok() {
+        let Ok(event) = event else { return };
+        // Reading a plugin folder is an access event too: reacting to those
+        // would make every reload trigger the next.
+        if event.kind.is_access() {
+            return;
+        }
+        let interesting = filter.lock().unwrap_or_else(|e| e.into_inner());
+        if event.paths.iter().any(|path| interesting.covers(path)) {
             let _ = tx.send(());
         }
     });
-    let mut watcher = match watcher {
+    let watcher = match watcher {
         Ok(watcher) => watcher,
         Err(error) => {
             tracing::warn!(%error, "cannot watch plugin folders; restart the server after changing plugins");
             return;
         }
     };
-    let loaded = state.plugins.current();
-    let mut folders: Vec<PathBuf> = loaded.search.dirs.clone();
-    if let Some(file) = &loaded.workspace.file {
-        folders.push(file.clone());
-    }
-    for folder in &folders {
-        // A folder that does not exist yet is watched through its parent,
-        // so that creating it is noticed.
-        let target = if folder.exists() {
-            folder.clone()
-        } else {
-            match folder.ancestors().find(|a| a.exists()) {
-                Some(existing) => existing.to_path_buf(),
-                None => continue,
-            }
-        };
-        let mode = if target == *folder {
-            RecursiveMode::Recursive
-        } else {
-            RecursiveMode::NonRecursive
-        };
-        if let Err(error) = watcher.watch(&target, mode) {
-            tracing::debug!(folder = %target.display(), %error, "not watched");
-        }
-    }
+    let mut watches = Watches {
+        watcher,
+        targets: HashMap::new(),
+    };
+    watches.follow(&state.plugins.current(), &interesting);
     tokio::spawn(async move {
         // The watcher lives as long as this task.
-        let _watcher = watcher;
         while rx.recv().await.is_some() {
             tokio::time::sleep(Duration::from_millis(300)).await;
             while rx.try_recv().is_ok() {}
             state.plugins.reload().await;
             let loaded = state.plugins.current();
+            watches.follow(&loaded, &interesting);
             if let Some(error) = &loaded.config_error {
                 client.show_message(MessageType::ERROR, error).await;
             }
@@ -197,4 +189,82 @@ pub fn watch(client: Client, state: Arc<State>) {
             let _ = client.code_lens_refresh().await;
         }
     });
+}
+
+/// Which changed paths call for a reload: anything in a plugin folder, the
+/// folder itself or a missing parent of it appearing, and any
+/// `databook.toml`. Not a notebook saved next to them.
+#[derive(Default)]
+struct Interesting {
+    folders: Vec<PathBuf>,
+}
+
+impl Interesting {
+    fn covers(&self, path: &Path) -> bool {
+        path.file_name() == Some("databook.toml".as_ref())
+            || self
+                .folders
+                .iter()
+                .any(|folder| path.starts_with(folder) || folder.starts_with(path))
+    }
+}
+
+/// What is being watched, and how.
+struct Watches {
+    watcher: notify::RecommendedWatcher,
+    targets: HashMap<PathBuf, RecursiveMode>,
+}
+
+impl Watches {
+    /// Watches the plugin folders of `loaded` (a missing one through its
+    /// nearest existing parent, so that creating it is noticed) and the
+    /// folders where `databook.toml` is or would be; stops watching what
+    /// is no longer among them.
+    fn follow(&mut self, loaded: &Loaded, interesting: &Mutex<Interesting>) {
+        interesting
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .folders = loaded.search.dirs.clone();
+        let mut wanted: HashMap<PathBuf, RecursiveMode> = HashMap::new();
+        let mut want = |path: PathBuf, mode: RecursiveMode| {
+            let entry = wanted.entry(path).or_insert(mode);
+            if mode == RecursiveMode::Recursive {
+                *entry = mode;
+            }
+        };
+        for folder in &loaded.search.dirs {
+            if folder.exists() {
+                want(folder.clone(), RecursiveMode::Recursive);
+            } else if let Some(existing) = folder.ancestors().find(|a| a.exists()) {
+                want(existing.to_path_buf(), RecursiveMode::NonRecursive);
+            }
+        }
+        // A file's folder rather than the file: editors save by writing a
+        // new file and renaming it over the old one.
+        if let Some(folder) = loaded.workspace.file.as_ref().and_then(|f| f.parent()) {
+            want(folder.to_path_buf(), RecursiveMode::NonRecursive);
+        }
+        if loaded.workspace.root.exists() {
+            want(loaded.workspace.root.clone(), RecursiveMode::NonRecursive);
+        }
+
+        self.targets.retain(|path, mode| {
+            let keep = wanted.get(path) == Some(mode);
+            if !keep {
+                let _ = self.watcher.unwatch(path);
+            }
+            keep
+        });
+        for (path, mode) in wanted {
+            if self.targets.contains_key(&path) {
+                continue;
+            }
+            match self.watcher.watch(&path, mode) {
+                Ok(()) => {
+                    self.targets.insert(path, mode);
+                }
+                Err(error) => tracing::debug!(folder = %path.display(), %error, "not watched"),
+            }
+        }
+    }
 }

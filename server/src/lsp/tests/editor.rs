@@ -306,6 +306,21 @@ impl Editor {
         self.buffers.docs.lock().unwrap()[uri].0.to_string()
     }
 
+    /// The notifications `method` that arrive within `period`.
+    pub async fn collect_for(&mut self, method: &str, period: Duration) -> Vec<Value> {
+        let deadline = tokio::time::Instant::now() + period;
+        let mut found = Vec::new();
+        while let Ok(Some(next)) =
+            tokio::time::timeout_at(deadline, self.notifications.recv()).await
+        {
+            self.seen.push(next.clone());
+            if next["method"] == method {
+                found.push(next["params"].clone());
+            }
+        }
+        found
+    }
+
     /// Waits for a notification `method` that `matches`, looking first at
     /// those already received.
     pub async fn wait_for(&mut self, method: &str, matches: impl Fn(&Value) -> bool) -> Value {

@@ -591,6 +591,16 @@ async fn a_plugin_added_while_running_is_picked_up() {
     )
     .unwrap();
     diagnostics(&mut editor, 0).await;
+
+    // Loading reads the plugin folders, which the watcher sees as access:
+    // that must not start another load (and another, every 300 ms).
+    let later = editor
+        .collect_for(
+            "textDocument/publishDiagnostics",
+            Duration::from_millis(1500),
+        )
+        .await;
+    assert_eq!(later, Vec::<Value>::new(), "plugins were loaded again");
 }
 
 #[tokio::test]
@@ -674,4 +684,56 @@ async fn plugin_check_findings_follow_edits_cell_by_cell() {
         .wait_for("textDocument/publishDiagnostics", |p| p["version"] == 4)
         .await;
     assert_eq!(checks(&found), [json!({"line": 4, "character": 4})]);
+}
+
+#[tokio::test]
+async fn a_plugin_folder_named_in_a_new_databook_toml_is_picked_up() {
+    let root = tempfile::tempdir().unwrap();
+    let (service, socket) = crate::lsp::service(Vec::new());
+    let mut editor = Editor::start(service, socket).await;
+    editor.initialize(root.path()).await;
+    editor.open(URI, "@plugin=fresh\ncounter\n").await;
+    let found = diagnostics(&mut editor, 1).await;
+    assert_eq!(codes(&found), ["unknown-plugin"]);
+
+    let install = |folder: &std::path::Path, name: &str| {
+        let dir = folder.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy(
+            testing_plugins().join("misbehave/plugin.wasm"),
+            dir.join("plugin.wasm"),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("config.toml"),
+            format!(
+                "name = \"{name}\"\nversion = \"0.1.0\"\ndescription = \"New\"\napi = \"0.1\"\n"
+            ),
+        )
+        .unwrap();
+    };
+
+    // A databook.toml naming a folder that does not exist yet, then the
+    // folder with a plugin in it.
+    std::fs::write(root.path().join("databook.toml"), "plugins = [\"extra\"]\n").unwrap();
+    let extra = root.path().join("extra");
+    install(&extra, "fresh");
+    diagnostics(&mut editor, 0).await;
+
+    // And that folder is watched from then on: a second plugin added to it
+    // is found without a restart.
+    editor.edit(URI, (0, 8), (0, 13), "later").await;
+    let found = editor
+        .wait_for("textDocument/publishDiagnostics", |p| p["version"] == 2)
+        .await;
+    assert_eq!(
+        codes(found["diagnostics"].as_array().unwrap()),
+        ["unknown-plugin"]
+    );
+    install(&extra, "later");
+    editor
+        .wait_for("textDocument/publishDiagnostics", |p| {
+            p["version"] == 2 && p["diagnostics"] == json!([])
+        })
+        .await;
 }
