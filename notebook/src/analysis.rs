@@ -524,14 +524,33 @@ pub struct SemanticToken {
 
 /// Highlighting, sorted and never overlapping; no token spans lines.
 pub fn semantic_tokens(parse: &Parse, text: &str) -> Vec<SemanticToken> {
+    semantic_tokens_in(parse, text, 0..text.len())
+}
+
+/// The highlighting of the lines `range` touches (an editor's viewport):
+/// only the cells and output blocks that meet it are read.
+pub fn semantic_tokens_in(parse: &Parse, text: &str, range: TextRange) -> Vec<SemanticToken> {
     let mut tokens = Vec::new();
-    let mut push = |range: TextRange, kind| {
-        if !range.is_empty() {
-            tokens.push(SemanticToken { range, kind });
+    let mut push = |token: TextRange, kind| {
+        if !token.is_empty() && token.start < range.end && token.end > range.start {
+            tokens.push(SemanticToken { range: token, kind });
         }
     };
-    let mut blocks: Vec<&crate::syntax::OutputBlock> = parse.stray_outputs.iter().collect();
-    for cell in &parse.cells {
+    // Cells and blocks are in text order: those that meet `range` are one
+    // run of each list.
+    let meets = |r: &TextRange| r.end >= range.start && r.start <= range.end;
+    let first_cell = parse.cells.partition_point(|c| c.range.end < range.start);
+    let cells = parse.cells[first_cell..]
+        .iter()
+        .take_while(|c| c.range.start <= range.end);
+    let first_block = parse
+        .stray_outputs
+        .partition_point(|b| b.range.end < range.start);
+    let mut blocks: Vec<&crate::syntax::OutputBlock> = parse.stray_outputs[first_block..]
+        .iter()
+        .take_while(|b| meets(&b.range))
+        .collect();
+    for cell in cells {
         let h = &cell.header;
         push(
             h.range.start..h.range.start + "@plugin=".len(),
@@ -544,7 +563,7 @@ pub fn semantic_tokens(parse: &Parse, text: &str) -> Vec<SemanticToken> {
             push(o.key.range.clone(), TokenKind::OptionKey);
             push(o.value.range.clone(), TokenKind::OptionValue);
         }
-        if let Some(out) = &cell.output {
+        if let Some(out) = cell.output.as_ref().filter(|out| meets(&out.range)) {
             blocks.push(out);
         }
         if let Some(end) = &cell.end {

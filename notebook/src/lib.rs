@@ -17,7 +17,7 @@ mod syntax;
 pub use crate::analysis::{
     Catalog, CompletionContext, Diagnostic, Fix, Fold, FoldKind, HeaderAnalysis, PluginInfo,
     SemanticToken, Symbol, TokenKind, analyze, completion_context, folding, header_diagnostics,
-    parse_duration, run_order, semantic_tokens, symbols, syntax_diagnostics,
+    parse_duration, run_order, semantic_tokens, semantic_tokens_in, symbols, syntax_diagnostics,
 };
 pub use crate::document::{CellId, Document};
 pub use crate::dump::dump_parse;

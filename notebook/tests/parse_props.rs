@@ -1,4 +1,4 @@
-use databook_notebook::{Parse, TextRange, parse};
+use databook_notebook::{Parse, TextRange, parse, semantic_tokens, semantic_tokens_in};
 use proptest::prelude::*;
 
 /// Text built from the pieces the parser cares about, so that random input
@@ -97,5 +97,23 @@ proptest! {
     fn parse_arbitrary_strings(text in any::<String>()) {
         let p = parse(&text);
         check_parse(&text, &p);
+    }
+
+    /// The highlighting of a range is the whole highlighting's tokens that
+    /// meet the range.
+    #[test]
+    fn tokens_of_a_range_are_those_of_the_whole_that_meet_it(
+        text in notebook_text(),
+        a in any::<prop::sample::Index>(),
+        b in any::<prop::sample::Index>(),
+    ) {
+        let p = parse(&text);
+        let (a, b) = (a.index(text.len() + 1), b.index(text.len() + 1));
+        let range = a.min(b)..a.max(b);
+        let expected: Vec<_> = semantic_tokens(&p, &text)
+            .into_iter()
+            .filter(|t| t.range.start < range.end && t.range.end > range.start)
+            .collect();
+        prop_assert_eq!(semantic_tokens_in(&p, &text, range), expected);
     }
 }

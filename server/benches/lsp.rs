@@ -8,8 +8,8 @@
 //!   diagnostics of that version are published (incremental reparse and
 //!   re-analysis), and the same in a cell's name, which reads that header
 //!   again and checks the names and inputs across the notebook;
-//! - completion of plugin names in a header, and code lenses: request to
-//!   response.
+//! - completion of plugin names in a header, code lenses, and semantic
+//!   tokens of the whole notebook and of a viewport: request to response.
 //!
 //! Run with `cargo bench -p databook --bench lsp`; it prints a Markdown table
 //! for BENCHMARKS.md. To compare with another build of `databook` in the
@@ -84,6 +84,9 @@ impl Timed for LspProcess {
 }
 
 fn summary(mut samples: Vec<Duration>) -> String {
+    if samples.is_empty() {
+        return "not supported".to_owned();
+    }
     samples.sort();
     let at = |p: f64| samples[((samples.len() - 1) as f64 * p).round() as usize];
     format!(
@@ -170,19 +173,56 @@ fn measure(program: &Path) -> Vec<Vec<Duration>> {
         lenses.push(started.elapsed());
         assert!(response["result"].as_array().unwrap().len() > CELLS);
     }
+    // Highlighting: the whole notebook, and a viewport of 60 lines in its
+    // middle, as editors ask for first.
+    let mut tokens_full = Vec::new();
+    let mut tokens_range = Vec::new();
+    let middle = text.lines().count() / 2;
+    for _ in 0..50 {
+        let started = Instant::now();
+        let response = server.request(
+            "textDocument/semanticTokens/full",
+            json!({"textDocument": {"uri": URI}}),
+        );
+        tokens_full.push(started.elapsed());
+        assert!(response["result"]["data"].as_array().unwrap().len() > CELLS);
+        let started = Instant::now();
+        let response = server.request(
+            "textDocument/semanticTokens/range",
+            json!({
+                "textDocument": {"uri": URI},
+                "range": {"start": {"line": middle, "character": 0}, "end": {"line": middle + 60, "character": 0}},
+            }),
+        );
+        // A baseline build may not answer range requests.
+        if response.get("error").is_none() {
+            tokens_range.push(started.elapsed());
+            assert!(!response["result"]["data"].as_array().unwrap().is_empty());
+        }
+    }
     server.request("shutdown", Value::Null);
     server.notify("exit", Value::Null);
     let _ = server.child.wait();
 
-    vec![opens, keystrokes, header_keystrokes, completions, lenses]
+    vec![
+        opens,
+        keystrokes,
+        header_keystrokes,
+        completions,
+        lenses,
+        tokens_full,
+        tokens_range,
+    ]
 }
 
-const MEASUREMENTS: [&str; 5] = [
+const MEASUREMENTS: [&str; 7] = [
     "open: didOpen to published diagnostics",
     "keystroke in a body: didChange to published diagnostics",
     "keystroke in a header (a cell name)",
     "completion of plugin names in a header",
     "code lenses of the whole notebook",
+    "semantic tokens of the whole notebook",
+    "semantic tokens of 60 lines (a viewport)",
 ];
 
 /// Measures this build's `databook`; with `DATABOOK_BASELINE` set to

@@ -182,10 +182,17 @@ impl LanguageServer for Backend {
         &self,
         params: SemanticTokensParams,
     ) -> Result<Option<SemanticTokensResult>> {
-        Ok(outline::semantic_tokens(
-            &self.state,
-            &params.text_document.uri,
-        ))
+        let tokens = outline::semantic_tokens(&self.state, &params.text_document.uri, None);
+        Ok(tokens.map(SemanticTokensResult::Tokens))
+    }
+
+    async fn semantic_tokens_range(
+        &self,
+        params: SemanticTokensRangeParams,
+    ) -> Result<Option<SemanticTokensRangeResult>> {
+        let tokens =
+            outline::semantic_tokens(&self.state, &params.text_document.uri, Some(params.range));
+        Ok(tokens.map(SemanticTokensRangeResult::Tokens))
     }
 }
 
@@ -237,6 +244,9 @@ fn capabilities() -> ServerCapabilities {
             SemanticTokensOptions {
                 legend: outline::legend(),
                 full: Some(SemanticTokensFullOptions::Bool(true)),
+                // Editors ask for the viewport first: a large notebook is
+                // highlighted at once.
+                range: Some(true),
                 ..Default::default()
             },
         )),

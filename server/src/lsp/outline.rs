@@ -67,11 +67,22 @@ pub fn folding(state: &State, uri: &Uri) -> Option<Vec<FoldingRange>> {
     )
 }
 
-pub fn semantic_tokens(state: &State, uri: &Uri) -> Option<SemanticTokensResult> {
+/// The highlighting of the document, or of the lines of `range`; either way
+/// encoded from the document's start, as LSP wants.
+pub fn semantic_tokens(state: &State, uri: &Uri, range: Option<Range>) -> Option<SemanticTokens> {
     let snapshot = state.documents.get(uri)?;
-    let mut data = Vec::new();
+    let (parse, text) = (snapshot.parse(), snapshot.text());
+    let tokens = match range {
+        Some(range) => {
+            let start = convert::offset(&snapshot.rope, range.start);
+            let end = convert::offset(&snapshot.rope, range.end);
+            databook_notebook::semantic_tokens_in(parse, text, start..end)
+        }
+        None => databook_notebook::semantic_tokens(parse, text),
+    };
+    let mut data = Vec::with_capacity(tokens.len());
     let (mut last_line, mut last_start) = (0, 0);
-    for token in databook_notebook::semantic_tokens(snapshot.parse(), snapshot.text()) {
+    for token in tokens {
         let start = convert::position(&snapshot.rope, token.range.start);
         let end = convert::position(&snapshot.rope, token.range.end);
         // Tokens never span lines here: each is part of one line.
@@ -92,8 +103,8 @@ pub fn semantic_tokens(state: &State, uri: &Uri) -> Option<SemanticTokensResult>
         last_line = start.line;
         last_start = start.character;
     }
-    Some(SemanticTokensResult::Tokens(SemanticTokens {
+    Some(SemanticTokens {
         result_id: None,
         data,
-    }))
+    })
 }

@@ -566,6 +566,40 @@ async fn semantic_tokens_mark_the_header() {
 }
 
 #[tokio::test]
+async fn semantic_tokens_of_a_range_cover_its_lines_only() {
+    let (mut editor, _root) = start().await;
+    editor
+        .open(
+            URI,
+            "@plugin=echo name=a\none\n@plugin=echo name=b\ntwo\n@plugin=echo\nthree\n",
+        )
+        .await;
+    let data = |tokens: Value| -> Vec<u64> {
+        tokens["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap())
+            .collect()
+    };
+    // Lines 2 and 3: the second cell only, its first token still placed
+    // from the document's start (line 2).
+    let tokens = editor
+        .request(
+            "textDocument/semanticTokens/range",
+            json!({
+                "textDocument": {"uri": URI},
+                "range": {"start": {"line": 2, "character": 0}, "end": {"line": 4, "character": 0}},
+            }),
+        )
+        .await;
+    assert_eq!(
+        data(tokens),
+        [2, 0, 8, 0, 0, 0, 8, 4, 1, 0, 0, 5, 4, 2, 0, 0, 5, 1, 3, 0]
+    );
+}
+
+#[tokio::test]
 async fn a_plugin_added_while_running_is_picked_up() {
     let root = tempfile::tempdir().unwrap();
     let plugins = root.path().join("plugins");
