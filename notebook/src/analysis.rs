@@ -63,10 +63,14 @@ pub fn syntax_diagnostics(parse: &Parse, text: &str, catalog: &dyn Catalog) -> V
         let mut fixes = Vec::new();
         match e.kind {
             ErrorKind::MisspelledDirective => {
+                // Both lists are sorted by position.
+                let i = parse
+                    .misspelled
+                    .partition_point(|m| m.range.start < e.range.start);
                 if let Some(m) = parse
                     .misspelled
-                    .iter()
-                    .find(|m| m.range.start == e.range.start)
+                    .get(i)
+                    .filter(|m| m.range.start == e.range.start)
                 {
                     fixes.push(Fix {
                         title: format!("Change to `{}`", m.directive),
@@ -305,10 +309,13 @@ pub fn completion_context(parse: &Parse, text: &str, offset: usize) -> Completio
     let before = &text[line_start..offset];
 
     if line.starts_with("@plugin=") && before.len() >= "@plugin=".len() {
+        let i = parse
+            .cells
+            .partition_point(|c| c.header.range.start < line_start);
         let Some(cell) = parse
             .cells
-            .iter()
-            .find(|c| c.header.range.start == line_start)
+            .get(i)
+            .filter(|c| c.header.range.start == line_start)
         else {
             return CompletionContext::None;
         };

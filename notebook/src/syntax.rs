@@ -33,6 +33,16 @@ pub struct Parse {
     pub misspelled: Vec<Misspelling>,
 }
 
+impl Parse {
+    /// The cell whose range holds `offset` (its end included), found by
+    /// binary search: cells are in text order and never overlap.
+    pub fn cell_at(&self, offset: usize) -> Option<&Cell> {
+        let i = self.cells.partition_point(|c| c.range.start <= offset);
+        let cell = &self.cells[i.checked_sub(1)?];
+        (offset <= cell.range.end).then_some(cell)
+    }
+}
+
 /// One cell: a header, a body, and maybe an output block and an `@end` line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cell {

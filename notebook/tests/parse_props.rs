@@ -99,6 +99,18 @@ proptest! {
         check_parse(&text, &p);
     }
 
+    /// `cell_at` finds what a walk over every cell finds.
+    #[test]
+    fn cell_at_is_the_cell_whose_range_holds_the_offset(
+        text in notebook_text(),
+        at in any::<prop::sample::Index>(),
+    ) {
+        let p = parse(&text);
+        let offset = at.index(text.len() + 1);
+        let walked = p.cells.iter().find(|c| c.range.start <= offset && offset <= c.range.end);
+        prop_assert_eq!(p.cell_at(offset), walked);
+    }
+
     /// The highlighting of a range is the whole highlighting's tokens that
     /// meet the range.
     #[test]

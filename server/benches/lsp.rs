@@ -8,8 +8,9 @@
 //!   diagnostics of that version are published (incremental reparse and
 //!   re-analysis), and the same in a cell's name, which reads that header
 //!   again and checks the names and inputs across the notebook;
-//! - completion of plugin names in a header, code lenses, and semantic
-//!   tokens of the whole notebook and of a viewport: request to response.
+//! - completion of plugin names in a header, code actions and hover there,
+//!   code lenses, and semantic tokens of the whole notebook and of a
+//!   viewport: request to response.
 //!
 //! Run with `cargo bench -p databook --bench lsp`; it prints a Markdown table
 //! for BENCHMARKS.md. To compare with another build of `databook` in the
@@ -163,6 +164,34 @@ fn measure(program: &Path) -> Vec<Vec<Duration>> {
         completions.push(started.elapsed());
         assert!(response["result"].is_array(), "{response}");
     }
+    // What VS Code asks on every cursor move (code actions) and on a
+    // pointer resting on a plugin name (hover), in cell 7000.
+    let mut actions = Vec::new();
+    let mut hovers = Vec::new();
+    let cursor = json!({"line": header_line, "character": 10});
+    for _ in 0..SAMPLES {
+        let started = Instant::now();
+        let response = server.request(
+            "textDocument/codeAction",
+            json!({
+                "textDocument": {"uri": URI},
+                "range": {"start": cursor, "end": cursor},
+                "context": {"diagnostics": []},
+            }),
+        );
+        actions.push(started.elapsed());
+        assert!(
+            !response["result"].as_array().unwrap().is_empty(),
+            "{response}"
+        );
+        let started = Instant::now();
+        let response = server.request(
+            "textDocument/hover",
+            json!({"textDocument": {"uri": URI}, "position": cursor}),
+        );
+        hovers.push(started.elapsed());
+        assert!(response["result"]["contents"].is_object(), "{response}");
+    }
     let mut lenses = Vec::new();
     for _ in 0..50 {
         let started = Instant::now();
@@ -209,17 +238,21 @@ fn measure(program: &Path) -> Vec<Vec<Duration>> {
         keystrokes,
         header_keystrokes,
         completions,
+        actions,
+        hovers,
         lenses,
         tokens_full,
         tokens_range,
     ]
 }
 
-const MEASUREMENTS: [&str; 7] = [
+const MEASUREMENTS: [&str; 9] = [
     "open: didOpen to published diagnostics",
     "keystroke in a body: didChange to published diagnostics",
     "keystroke in a header (a cell name)",
     "completion of plugin names in a header",
+    "code actions at the cursor (cell 7000)",
+    "hover on a plugin name (cell 7000)",
     "code lenses of the whole notebook",
     "semantic tokens of the whole notebook",
     "semantic tokens of 60 lines (a viewport)",

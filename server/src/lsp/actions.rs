@@ -96,12 +96,7 @@ pub fn code_actions(state: &State, params: CodeActionParams) -> Option<CodeActio
     }
 
     // The cell under the cursor: its whole extent, output included.
-    if let Some(cell) = snapshot
-        .parse()
-        .cells
-        .iter()
-        .find(|c| c.range.start <= start && start <= c.range.end)
-    {
+    if let Some(cell) = snapshot.parse().cell_at(start) {
         let header = &snapshot.text()[cell.header.range.clone()];
         let arguments = cell_arguments(uri, cell.index, header);
         let mut push = |title: &str, cmd: Command| {

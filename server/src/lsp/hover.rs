@@ -20,7 +20,7 @@ pub fn hover(state: &State, position: TextDocumentPositionParams) -> Option<Hove
     let offset = convert::offset(&snapshot.rope, position.position);
     let loaded = state.plugins.current();
     let inside = |range: &std::ops::Range<usize>| range.start <= offset && offset <= range.end;
-    for cell in &snapshot.parse().cells {
+    if let Some(cell) = snapshot.parse().cell_at(offset) {
         if let Some(name) = &cell.header.plugin
             && inside(&name.range)
         {
