@@ -35,7 +35,7 @@ struct DocumentChecks {
 struct CellCheck {
     id: CellId,
     /// What the check found, once it has been made.
-    problems: Option<Arc<[Problem]>>,
+    problems: Option<Vec<Problem>>,
 }
 
 impl CheckCache {
@@ -76,7 +76,7 @@ impl CheckCache {
             (prefix..new - suffix).map(|i| CellCheck {
                 id: ids[i],
                 // A cell whose plugin has no check has nothing to find.
-                problems: (!checkable(&parse.cells[i])).then(|| Arc::from([])),
+                problems: (!checkable(&parse.cells[i])).then(Vec::new),
             }),
         );
         let unchecked = (0..new).filter(|&i| checks.cells[i].problems.is_none());
@@ -85,7 +85,7 @@ impl CheckCache {
 
     /// Keeps what the check of cell `index` found, if the cell is still as
     /// it was checked.
-    fn store(&self, uri: &Uri, index: usize, id: CellId, problems: Arc<[Problem]>) {
+    fn store(&self, uri: &Uri, index: usize, id: CellId, problems: Vec<Problem>) {
         let mut documents = self.lock();
         if let Some(cell) = documents
             .get_mut(uri)
@@ -97,7 +97,7 @@ impl CheckCache {
     }
 
     /// What the checks found, for the cells whose checks are done.
-    fn found(&self, uri: &Uri) -> Vec<(usize, Arc<[Problem]>)> {
+    fn found(&self, uri: &Uri) -> Vec<(usize, Vec<Problem>)> {
         let documents = self.lock();
         let Some(checks) = documents.get(uri) else {
             return Vec::new();
@@ -106,8 +106,8 @@ impl CheckCache {
             .cells
             .iter()
             .enumerate()
-            .filter_map(|(i, cell)| Some((i, cell.problems.clone()?)))
-            .filter(|(_, problems)| !problems.is_empty())
+            .filter(|(_, cell)| cell.problems.as_ref().is_some_and(|p| !p.is_empty()))
+            .map(|(i, cell)| (i, cell.problems.clone().unwrap_or_default()))
             .collect()
     }
 
@@ -242,13 +242,13 @@ pub fn spawn_publish(client: Client, state: Arc<State>, uri: Uri) {
                 }
             };
             let id = snapshot.document().cell_ids()[index];
-            state.checks.store(&uri, index, id, problems.into());
+            state.checks.store(&uri, index, id, problems);
         }
         for (index, problems) in state.checks.found(&uri) {
             let Some(cell) = parse.cells.get(index) else {
                 continue;
             };
-            for problem in problems.iter() {
+            for problem in problems {
                 let range = cell.body.start + problem.start..cell.body.start + problem.end;
                 diagnostics.push(Diagnostic {
                     range: convert::range(&snapshot.rope, &range),
@@ -258,7 +258,7 @@ pub fn spawn_publish(client: Client, state: Arc<State>, uri: Uri) {
                         databook_runtime::Severity::Info => DiagnosticSeverity::INFORMATION,
                     }),
                     source: cell.plugin().map(str::to_string),
-                    message: problem.message.clone(),
+                    message: problem.message,
                     ..Default::default()
                 });
             }
