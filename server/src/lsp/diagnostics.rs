@@ -227,6 +227,12 @@ pub fn spawn_publish(client: Client, state: Arc<State>, uri: Uri) {
             return;
         };
         for index in unchecked {
+            // Checks can take long (a notebook just opened); once the user
+            // has typed on, the newer version's task takes over, reusing
+            // what this one stored so far.
+            if !is_current() {
+                return;
+            }
             let cell = &parse.cells[index];
             let Some(plugin) = cell.plugin().and_then(|name| loaded.plugin(name)) else {
                 continue;
