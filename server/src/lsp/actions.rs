@@ -44,8 +44,9 @@ pub fn code_lenses(state: &State, uri: &Uri) -> Option<Vec<CodeLens>> {
             data: None,
         });
     }
+    let mut positions = convert::Positions::new(&snapshot.rope, snapshot.text());
     for cell in &snapshot.parse().cells {
-        let range = convert::range(&snapshot.rope, &cell.header.range);
+        let range = positions.range(&cell.header.range);
         let header = &snapshot.text()[cell.header.range.clone()];
         let arguments = cell_arguments(uri, cell.index, header);
         lenses.push(CodeLens {

@@ -168,10 +168,12 @@ pub fn spawn_publish(client: Client, state: Arc<State>, uri: Uri) {
         let loaded = state.plugins.current();
         let parse = snapshot.parse();
         let text = snapshot.text();
+        // Findings come sorted by position, and so do the cells below.
+        let mut positions = convert::Positions::new(&snapshot.rope, text);
         let mut diagnostics: Vec<Diagnostic> = findings(&state, &uri, &snapshot, &loaded)
             .into_iter()
             .map(|d| Diagnostic {
-                range: convert::range(&snapshot.rope, &d.range),
+                range: positions.range(&d.range),
                 severity: Some(severity(d.severity)),
                 code: Some(NumberOrString::String(d.code.to_string())),
                 source: Some("databook".into()),
@@ -199,7 +201,7 @@ pub fn spawn_publish(client: Client, state: Arc<State>, uri: Uri) {
                     && let Some(plugin) = cell.plugin()
                 {
                     diagnostics.push(Diagnostic {
-                        range: convert::range(&snapshot.rope, &cell.header.range),
+                        range: positions.range(&cell.header.range),
                         severity: Some(DiagnosticSeverity::ERROR),
                         code: Some(NumberOrString::String("run-failed".into())),
                         source: Some(plugin.to_string()),
@@ -257,7 +259,7 @@ pub fn spawn_publish(client: Client, state: Arc<State>, uri: Uri) {
             for problem in problems {
                 let range = cell.body.start + problem.start..cell.body.start + problem.end;
                 diagnostics.push(Diagnostic {
-                    range: convert::range(&snapshot.rope, &range),
+                    range: positions.range(&range),
                     severity: Some(match problem.severity {
                         databook_runtime::Severity::Error => DiagnosticSeverity::ERROR,
                         databook_runtime::Severity::Warning => DiagnosticSeverity::WARNING,

@@ -35,18 +35,25 @@ pub fn legend() -> SemanticTokensLegend {
 
 pub fn symbols(state: &State, uri: &Uri) -> Option<DocumentSymbolResponse> {
     let snapshot = state.documents.get(uri)?;
+    let mut positions = convert::Positions::new(&snapshot.rope, snapshot.text());
     #[allow(deprecated)]
     let symbols = databook_notebook::symbols(snapshot.parse(), snapshot.text())
         .into_iter()
-        .map(|symbol| DocumentSymbol {
-            name: symbol.name,
-            detail: symbol.detail,
-            kind: SymbolKind::FUNCTION,
-            tags: None,
-            deprecated: None,
-            range: convert::range(&snapshot.rope, &symbol.range),
-            selection_range: convert::range(&snapshot.rope, &symbol.selection_range),
-            children: None,
+        .map(|symbol| {
+            // In text order: the selection lies within the symbol's range.
+            let start = positions.position(symbol.range.start);
+            let selection_range = positions.range(&symbol.selection_range);
+            let end = positions.position(symbol.range.end);
+            DocumentSymbol {
+                name: symbol.name,
+                detail: symbol.detail,
+                kind: SymbolKind::FUNCTION,
+                tags: None,
+                deprecated: None,
+                range: Range { start, end },
+                selection_range,
+                children: None,
+            }
         })
         .collect();
     Some(DocumentSymbolResponse::Nested(symbols))
@@ -54,12 +61,13 @@ pub fn symbols(state: &State, uri: &Uri) -> Option<DocumentSymbolResponse> {
 
 pub fn folding(state: &State, uri: &Uri) -> Option<Vec<FoldingRange>> {
     let snapshot = state.documents.get(uri)?;
+    let mut positions = convert::Positions::new(&snapshot.rope, snapshot.text());
     Some(
         databook_notebook::folding(snapshot.parse())
             .into_iter()
             .map(|fold| FoldingRange {
-                start_line: convert::line(&snapshot.rope, fold.start),
-                end_line: convert::line(&snapshot.rope, fold.end),
+                start_line: positions.position(fold.start).line,
+                end_line: positions.position(fold.end).line,
                 kind: Some(FoldingRangeKind::Region),
                 ..Default::default()
             })
@@ -82,9 +90,10 @@ pub fn semantic_tokens(state: &State, uri: &Uri, range: Option<Range>) -> Option
     };
     let mut data = Vec::with_capacity(tokens.len());
     let (mut last_line, mut last_start) = (0, 0);
+    let mut positions = convert::Positions::new(&snapshot.rope, text);
     for token in tokens {
-        let start = convert::position(&snapshot.rope, token.range.start);
-        let end = convert::position(&snapshot.rope, token.range.end);
+        let start = positions.position(token.range.start);
+        let end = positions.position(token.range.end);
         // Tokens never span lines here: each is part of one line.
         let length = end.character.saturating_sub(start.character);
         let delta_line = start.line - last_line;
