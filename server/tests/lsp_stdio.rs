@@ -41,3 +41,34 @@ fn the_server_survives_bad_json_and_exits_on_exit_with_stdin_open() {
     };
     assert!(status.success());
 }
+
+#[test]
+fn a_plugin_added_to_a_relative_plugin_folder_is_picked_up() {
+    // DATABOOK_PLUGINS names a folder relative to where the server runs,
+    // and the folder does not exist yet.
+    let home = tempfile::tempdir().unwrap();
+    let mut server = LspProcess::start(home.path(), &[("DATABOOK_PLUGINS", "plugins")]);
+    let _watchdog = server.watchdog(Duration::from_secs(60));
+    server.initialize(home.path());
+    let uri = format!("file://{}/notes.dbk", home.path().display());
+    server.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": uri, "languageId": "databook", "version": 1, "text": "@plugin=fresh\ncounter\n"}}),
+    );
+    let codes = |m: &serde_json::Value| -> Vec<String> {
+        m["params"]["diagnostics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["code"].as_str().unwrap_or("").to_string())
+            .collect()
+    };
+    let published = server.until(|m| m["method"] == "textDocument/publishDiagnostics");
+    assert_eq!(codes(&published), ["unknown-plugin"]);
+
+    common::write_plugin(&home.path().join("plugins"), "fresh", "0.1.0", "");
+    let published = server.until(|m| {
+        m["method"] == "textDocument/publishDiagnostics" && m["params"]["diagnostics"] == json!([])
+    });
+    assert_eq!(published["params"]["version"], 1);
+}

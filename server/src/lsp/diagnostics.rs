@@ -84,11 +84,18 @@ impl CheckCache {
     }
 
     /// Keeps what the check of cell `index` found, if the cell is still as
-    /// it was checked.
-    fn store(&self, uri: &Uri, index: usize, id: CellId, problems: Vec<Problem>) {
+    /// it was checked, by the same plugins.
+    fn store(
+        &self,
+        uri: &Uri,
+        (index, id): (usize, CellId),
+        generation: u64,
+        problems: Vec<Problem>,
+    ) {
         let mut documents = self.lock();
         if let Some(cell) = documents
             .get_mut(uri)
+            .filter(|checks| checks.generation == generation)
             .and_then(|checks| checks.cells.get_mut(index))
             && cell.id == id
         {
@@ -218,7 +225,13 @@ pub fn spawn_publish(client: Client, state: Arc<State>, uri: Uri) {
                 .and_then(|name| loaded.plugin(name))
                 .is_some_and(|plugin| plugin.can_check())
         };
-        let is_current = || state.documents.version(&uri) == Some(snapshot.version);
+        // Another task may publish the same version with newer plugins (a
+        // reload, a run's end): this one is current only with both.
+        let version = snapshot.version;
+        let is_current = || {
+            state.documents.version(&uri) == Some(version)
+                && state.plugins.current().generation == loaded.generation
+        };
         let Some(unchecked) = state.checks.update(
             &uri,
             snapshot.document(),
@@ -239,18 +252,21 @@ pub fn spawn_publish(client: Client, state: Arc<State>, uri: Uri) {
             let Some(plugin) = cell.plugin().and_then(|name| loaded.plugin(name)) else {
                 continue;
             };
-            let problems = match plugin
+            match plugin
                 .check(cell.body_text(text), &cell.plugin_options())
                 .await
             {
-                Ok(problems) => problems,
+                Ok(problems) => {
+                    let id = snapshot.document().cell_ids()[index];
+                    let generation = loaded.generation;
+                    state.checks.store(&uri, (index, id), generation, problems);
+                }
+                // Not kept: a check that timed out on a busy machine is
+                // tried again on the next change.
                 Err(failure) => {
                     tracing::debug!(plugin = plugin.name(), %failure, "check failed");
-                    Vec::new()
                 }
-            };
-            let id = snapshot.document().cell_ids()[index];
-            state.checks.store(&uri, index, id, problems);
+            }
         }
         for (index, problems) in state.checks.found(&uri) {
             let Some(cell) = parse.cells.get(index) else {
@@ -274,9 +290,8 @@ pub fn spawn_publish(client: Client, state: Arc<State>, uri: Uri) {
 
         // Let go of the snapshot first: while it is shared, the next edit
         // would have to copy the whole document instead of changing it.
-        let version = snapshot.version;
         drop(snapshot);
-        if state.documents.version(&uri) == Some(version) {
+        if is_current() {
             client
                 .publish_diagnostics(uri, diagnostics, Some(version))
                 .await;

@@ -178,8 +178,14 @@ pub fn watch(client: Client, state: Arc<State>) {
             tokio::time::sleep(Duration::from_millis(300)).await;
             while rx.try_recv().is_ok() {}
             state.plugins.reload().await;
-            let loaded = state.plugins.current();
-            watches.follow(&loaded, &interesting);
+            let mut loaded = state.plugins.current();
+            // A folder watched only from now on may have changed while the
+            // plugins loaded: once more, then.
+            if watches.follow(&loaded, &interesting) {
+                state.plugins.reload().await;
+                loaded = state.plugins.current();
+                watches.follow(&loaded, &interesting);
+            }
             if let Some(error) = &loaded.config_error {
                 client.show_message(MessageType::ERROR, error).await;
             }
@@ -220,11 +226,17 @@ impl Watches {
     /// nearest existing parent, so that creating it is noticed) and the
     /// folders where `databook.toml` is or would be; stops watching what
     /// is no longer among them.
-    fn follow(&mut self, loaded: &Loaded, interesting: &Mutex<Interesting>) {
+    ///
+    /// Returns whether it started watching a folder it did not watch: what
+    /// was written there during the last load was not seen.
+    fn follow(&mut self, loaded: &Loaded, interesting: &Mutex<Interesting>) -> bool {
+        // Events name paths as the watcher resolved them: absolute, and
+        // through symbolic links on some systems.
+        let folders: Vec<PathBuf> = loaded.search.dirs.iter().map(|d| resolved(d)).collect();
         interesting
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .folders = loaded.search.dirs.clone();
+            .folders = folders.clone();
         let mut wanted: HashMap<PathBuf, RecursiveMode> = HashMap::new();
         let mut want = |path: PathBuf, mode: RecursiveMode| {
             let entry = wanted.entry(path).or_insert(mode);
@@ -232,7 +244,7 @@ impl Watches {
                 *entry = mode;
             }
         };
-        for folder in &loaded.search.dirs {
+        for folder in &folders {
             if folder.exists() {
                 want(folder.clone(), RecursiveMode::Recursive);
             } else if let Some(existing) = folder.ancestors().find(|a| a.exists()) {
@@ -242,19 +254,24 @@ impl Watches {
         // A file's folder rather than the file: editors save by writing a
         // new file and renaming it over the old one.
         if let Some(folder) = loaded.workspace.file.as_ref().and_then(|f| f.parent()) {
-            want(folder.to_path_buf(), RecursiveMode::NonRecursive);
+            want(resolved(folder), RecursiveMode::NonRecursive);
         }
         if loaded.workspace.root.exists() {
-            want(loaded.workspace.root.clone(), RecursiveMode::NonRecursive);
+            want(
+                resolved(&loaded.workspace.root),
+                RecursiveMode::NonRecursive,
+            );
         }
 
+        // A folder deleted since lost its watch with it.
         self.targets.retain(|path, mode| {
-            let keep = wanted.get(path) == Some(mode);
+            let keep = wanted.get(path) == Some(mode) && path.exists();
             if !keep {
                 let _ = self.watcher.unwatch(path);
             }
             keep
         });
+        let mut added = false;
         for (path, mode) in wanted {
             if self.targets.contains_key(&path) {
                 continue;
@@ -262,9 +279,28 @@ impl Watches {
             match self.watcher.watch(&path, mode) {
                 Ok(()) => {
                     self.targets.insert(path, mode);
+                    added = true;
                 }
                 Err(error) => tracing::debug!(folder = %path.display(), %error, "not watched"),
             }
         }
+        added
     }
+}
+
+/// `path` absolute and without symbolic links, as far as it exists (a
+/// missing folder keeps its missing part as written).
+fn resolved(path: &Path) -> PathBuf {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    for existing in absolute.ancestors() {
+        if let Ok(real) = existing.canonicalize() {
+            let rest = absolute.strip_prefix(existing).unwrap_or(Path::new(""));
+            return if rest.as_os_str().is_empty() {
+                real
+            } else {
+                real.join(rest)
+            };
+        }
+    }
+    absolute
 }

@@ -6,6 +6,7 @@
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
@@ -247,6 +248,27 @@ impl LspProcess {
         self.notify("initialized", json!({}));
         reply
     }
+}
+
+impl LspProcess {
+    /// Kills the server if the test is still waiting on it after `limit`,
+    /// so that a message that never comes fails the test instead of
+    /// hanging it. Dropping the guard ends the watch.
+    pub fn watchdog(&self, limit: Duration) -> Watchdog {
+        let pid = self.child.id();
+        let (cancel, cancelled) = std::sync::mpsc::channel::<()>();
+        std::thread::spawn(move || {
+            if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = cancelled.recv_timeout(limit) {
+                let _ = Command::new("kill").arg(pid.to_string()).status();
+            }
+        });
+        Watchdog { _cancel: cancel }
+    }
+}
+
+/// See [`LspProcess::watchdog`].
+pub struct Watchdog {
+    _cancel: std::sync::mpsc::Sender<()>,
 }
 
 impl Drop for LspProcess {
