@@ -203,12 +203,7 @@ impl Editor {
 
     /// Sends a request and waits for its response (the whole message).
     pub async fn request_raw(&mut self, method: &str, params: Value) -> Value {
-        let id = self.next_id;
-        self.next_id += 1;
-        let (tx, rx) = oneshot::channel();
-        self.pending.lock().unwrap().insert(id, tx);
-        self.send(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))
-            .await;
+        let (_, rx) = self.request_later(method, params).await;
         tokio::time::timeout(WAIT, rx)
             .await
             .unwrap_or_else(|_| panic!("no response to {method}"))

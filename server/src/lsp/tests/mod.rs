@@ -48,6 +48,33 @@ fn codes(diagnostics: &[Value]) -> Vec<String> {
         .collect()
 }
 
+/// Installs a plugin called `name` in `folder`: the misbehave build,
+/// renamed.
+fn install_plugin(folder: &Path, name: &str) {
+    let dir = folder.join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(
+        testing_plugins().join("misbehave/plugin.wasm"),
+        dir.join("plugin.wasm"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("config.toml"),
+        format!("name = \"{name}\"\nversion = \"0.1.0\"\ndescription = \"New\"\napi = \"0.1\"\n"),
+    )
+    .unwrap();
+}
+
+/// The integers of a semantic tokens result.
+fn token_data(tokens: &Value) -> Vec<u64> {
+    tokens["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect()
+}
+
 /// The position of `$0` in `fixture`, and the fixture without it.
 fn cursor(fixture: &str) -> (String, Value) {
     let at = fixture.find("$0").expect("a $0 marker");
@@ -552,12 +579,7 @@ async fn semantic_tokens_mark_the_header() {
             json!({"textDocument": {"uri": URI}}),
         )
         .await;
-    let data: Vec<u64> = tokens["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_u64().unwrap())
-        .collect();
+    let data = token_data(&tokens);
     // directive `@plugin=` on line 1, then `echo`, `name`, `x` on the same line.
     assert_eq!(
         data,
@@ -574,14 +596,6 @@ async fn semantic_tokens_of_a_range_cover_its_lines_only() {
             "@plugin=echo name=a\none\n@plugin=echo name=b\ntwo\n@plugin=echo\nthree\n",
         )
         .await;
-    let data = |tokens: Value| -> Vec<u64> {
-        tokens["data"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_u64().unwrap())
-            .collect()
-    };
     // Lines 2 and 3: the second cell only, its first token still placed
     // from the document's start (line 2).
     let tokens = editor
@@ -594,7 +608,7 @@ async fn semantic_tokens_of_a_range_cover_its_lines_only() {
         )
         .await;
     assert_eq!(
-        data(tokens),
+        token_data(&tokens),
         [2, 0, 8, 0, 0, 0, 8, 4, 1, 0, 0, 5, 4, 2, 0, 0, 5, 1, 3, 0]
     );
 }
@@ -611,19 +625,7 @@ async fn a_plugin_added_while_running_is_picked_up() {
     let found = diagnostics(&mut editor, 1).await;
     assert_eq!(codes(&found), ["unknown-plugin"]);
 
-    // Install a plugin called `fresh` (the misbehave build, renamed).
-    let dir = plugins.join("fresh");
-    std::fs::create_dir(&dir).unwrap();
-    std::fs::copy(
-        testing_plugins().join("misbehave/plugin.wasm"),
-        dir.join("plugin.wasm"),
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("config.toml"),
-        "name = \"fresh\"\nversion = \"0.1.0\"\ndescription = \"New\"\napi = \"0.1\"\n",
-    )
-    .unwrap();
+    install_plugin(&plugins, "fresh");
     diagnostics(&mut editor, 0).await;
 
     // Loading reads the plugin folders, which the watcher sees as access:
@@ -730,28 +732,11 @@ async fn a_plugin_folder_named_in_a_new_databook_toml_is_picked_up() {
     let found = diagnostics(&mut editor, 1).await;
     assert_eq!(codes(&found), ["unknown-plugin"]);
 
-    let install = |folder: &std::path::Path, name: &str| {
-        let dir = folder.join(name);
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::copy(
-            testing_plugins().join("misbehave/plugin.wasm"),
-            dir.join("plugin.wasm"),
-        )
-        .unwrap();
-        std::fs::write(
-            dir.join("config.toml"),
-            format!(
-                "name = \"{name}\"\nversion = \"0.1.0\"\ndescription = \"New\"\napi = \"0.1\"\n"
-            ),
-        )
-        .unwrap();
-    };
-
     // A databook.toml naming a folder that does not exist yet, then the
     // folder with a plugin in it.
     std::fs::write(root.path().join("databook.toml"), "plugins = [\"extra\"]\n").unwrap();
     let extra = root.path().join("extra");
-    install(&extra, "fresh");
+    install_plugin(&extra, "fresh");
     diagnostics(&mut editor, 0).await;
 
     // And that folder is watched from then on: a second plugin added to it
@@ -764,7 +749,7 @@ async fn a_plugin_folder_named_in_a_new_databook_toml_is_picked_up() {
         codes(found["diagnostics"].as_array().unwrap()),
         ["unknown-plugin"]
     );
-    install(&extra, "later");
+    install_plugin(&extra, "later");
     editor
         .wait_for("textDocument/publishDiagnostics", |p| {
             p["version"] == 2 && p["diagnostics"] == json!([])
