@@ -2,10 +2,10 @@
 //! cell names and `input=` references, run order, and the editor features
 //! built on them (completion contexts, symbols, folding, highlighting).
 
-use std::time::Duration;
+use databook_stdx::suggestions;
 
 use crate::edit::Edit;
-pub use crate::headers::HeaderAnalysis;
+pub use crate::headers::{HeaderAnalysis, References, references};
 use crate::syntax::{Cell, ErrorKind, Parse, Severity, TextRange, classify};
 
 /// What the server knows about plugins, for analysis.
@@ -112,28 +112,6 @@ pub fn header_diagnostics(parse: &Parse, catalog: &dyn Catalog) -> Vec<Diagnosti
     HeaderAnalysis::from_scratch(parse, catalog)
 }
 
-/// Whether `s` is a valid cell name: `[A-Za-z][A-Za-z0-9_-]*`.
-pub fn is_cell_name(s: &str) -> bool {
-    let mut bytes = s.bytes();
-    bytes.next().is_some_and(|b| b.is_ascii_alphabetic())
-        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-}
-
-/// Reads a `timeout=` value: digits then `ms`, `s` or `m`.
-pub fn parse_duration(s: &str) -> Option<Duration> {
-    let digits = s.bytes().take_while(u8::is_ascii_digit).count();
-    if digits == 0 || digits > 9 {
-        return None;
-    }
-    let n: u64 = s[..digits].parse().ok()?;
-    match &s[digits..] {
-        "ms" => Some(Duration::from_millis(n)),
-        "s" => Some(Duration::from_secs(n)),
-        "m" => Some(Duration::from_secs(n * 60)),
-        _ => None,
-    }
-}
-
 /// Up to three names close to `word`, closest first, as fixes that replace
 /// `range`.
 pub(crate) fn suggestion_fixes<'a>(
@@ -153,115 +131,9 @@ pub(crate) fn suggestion_fixes<'a>(
         .collect()
 }
 
-/// Up to three names close to `word`, closest first: a small edit distance
-/// for its length, or the same name in another case, or one that starts
-/// with it.
-pub fn suggestions<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Vec<String> {
-    let lower = word.to_lowercase();
-    let length = lower.chars().count();
-    let limit = (length / 3).max(1);
-    // A notebook may offer thousands of cell names: the best three are kept
-    // as they come, and the edit distance, which is the costly part, is
-    // skipped where the lengths alone put a name too far.
-    let mut best: Vec<(usize, &str)> = Vec::with_capacity(4);
-    for candidate in candidates {
-        if candidate == word {
-            continue;
-        }
-        let prefix = lower.len() >= 2 && starts_with_lowercase(candidate, &lower);
-        // The edit distance is at least the difference in length.
-        let far = candidate.chars().count().abs_diff(length) > limit;
-        let score = if far {
-            if !prefix {
-                continue;
-            }
-            limit
-        } else {
-            let d = strsim::damerau_levenshtein(&lower, &candidate.to_lowercase());
-            if d > limit && !prefix {
-                continue;
-            }
-            d.min(limit)
-        };
-        if best.iter().any(|&(_, b)| b == candidate) {
-            continue;
-        }
-        let at = best.partition_point(|&b| b < (score, candidate));
-        if at < 3 {
-            best.insert(at, (score, candidate));
-            best.truncate(3);
-        }
-    }
-    best.into_iter().map(|(_, c)| c.to_owned()).collect()
-}
-
-/// Whether `candidate`, lowercased, starts with `lower`.
-fn starts_with_lowercase(candidate: &str, lower: &str) -> bool {
-    let mut chars = candidate.chars().flat_map(char::to_lowercase);
-    lower.chars().all(|l| chars.next() == Some(l))
-}
-
-/// Where each cell name is first given.
-struct NameTable<'a> {
-    // Built anew for every analysis of every keystroke in a header: a fast
-    // hash for short keys matters more here than resistance to crafted ones.
-    first: rustc_hash::FxHashMap<&'a str, usize>,
-}
-
-impl<'a> NameTable<'a> {
-    fn new(parse: &'a Parse) -> NameTable<'a> {
-        let mut first = rustc_hash::FxHashMap::default();
-        first.reserve(parse.cells.len());
-        for cell in &parse.cells {
-            if let Some(name) = cell.name().filter(|n| is_cell_name(n)) {
-                first.entry(name).or_insert(cell.index);
-            }
-        }
-        NameTable { first }
-    }
-
-    /// The cell that `cell`'s `input=` names, if it names one.
-    fn input_of(&self, cell: &Cell) -> Option<usize> {
-        self.first.get(cell.input()?).copied()
-    }
-}
-
-/// The cells to run for `targets`: each target after the cells it depends
-/// on through `input=`, every cell once, in the order the targets are given.
-/// A cycle is returned as the cells in it.
+/// The cells to run for `targets`: see [`References::run_order`].
 pub fn run_order(parse: &Parse, targets: &[usize]) -> Result<Vec<usize>, Vec<usize>> {
-    let names = NameTable::new(parse);
-    let mut order = Vec::new();
-    let mut state = vec![0u8; parse.cells.len()]; // 0 new, 1 visiting, 2 done
-    for &target in targets {
-        if target >= parse.cells.len() || state[target] == 2 {
-            continue;
-        }
-        // Inputs form chains, so the dependencies of a cell are the cells
-        // its `input=` leads through, nearest last.
-        let mut chain = vec![target];
-        state[target] = 1;
-        let mut at = target;
-        while let Some(dep) = names.input_of(&parse.cells[at]) {
-            match state[dep] {
-                2 => break,
-                1 => {
-                    let from = chain.iter().position(|&c| c == dep).unwrap();
-                    return Err(chain[from..].to_vec());
-                }
-                _ => {
-                    state[dep] = 1;
-                    chain.push(dep);
-                    at = dep;
-                }
-            }
-        }
-        for &c in chain.iter().rev() {
-            state[c] = 2;
-            order.push(c);
-        }
-    }
-    Ok(order)
+    crate::headers::references(parse).run_order(targets)
 }
 
 /// What is being typed at an offset, for completion.

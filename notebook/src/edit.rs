@@ -110,10 +110,21 @@ pub fn locate_cell(
     header_text: &str,
 ) -> Option<usize> {
     let header_text = header_text.trim_end_matches(['\r', '\n']);
-    parse
-        .cells
-        .iter()
-        .filter(|c| text.get(c.header.range.clone()) == Some(header_text))
-        .min_by_key(|c| (c.index.abs_diff(index_hint), c.index))
-        .map(|c| c.index)
+    let is_it = |i: usize| text.get(parse.cells[i].header.range.clone()) == Some(header_text);
+    // Outwards from the hint, the earlier side first: the cell is usually
+    // where it was, so this rarely looks at more than one header.
+    let cells = parse.cells.len();
+    for distance in 0..=index_hint.max(cells) {
+        if let Some(before) = index_hint.checked_sub(distance)
+            && before < cells
+            && is_it(before)
+        {
+            return Some(before);
+        }
+        let after = index_hint.saturating_add(distance);
+        if distance > 0 && after < cells && is_it(after) {
+            return Some(after);
+        }
+    }
+    None
 }

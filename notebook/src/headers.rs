@@ -14,7 +14,8 @@ use std::hash::BuildHasher;
 use hashbrown::HashTable;
 use rustc_hash::{FxBuildHasher, FxHashMap};
 
-use crate::analysis::{Catalog, Diagnostic, PluginInfo, is_cell_name, parse_duration};
+use crate::analysis::{Catalog, Diagnostic, PluginInfo};
+use crate::options::is_databook_option;
 use crate::document::{CellId, Document};
 use crate::syntax::{Cell, Parse, Severity, TextRange, is_plugin_name};
 
@@ -239,7 +240,13 @@ impl HeaderAnalysis {
                 }
             }
         }
-        check_databook_options(cell, &mut local);
+        local.extend(cell.options().problems.iter().map(|p| Diagnostic {
+            range: p.range.clone(),
+            severity: Severity::Error,
+            code: p.code,
+            message: p.message.clone(),
+            fixes: Vec::new(),
+        }));
         for d in &mut local {
             d.range = relative(&d.range);
             for fix in &mut d.fixes {
@@ -247,35 +254,75 @@ impl HeaderAnalysis {
             }
         }
 
-        let name = cell
-            .header
-            .option("name")
-            .filter(|o| is_cell_name(&o.value.value))
-            .map(|o| (self.names.intern(&o.value.value), relative(&o.value.range)));
-        let input = cell
-            .header
-            .option("input")
-            .map(|o| (self.names.intern(&o.value.value), relative(&o.value.range)));
+        CellHeader {
+            local,
+            ..self.read_names(cell)
+        }
+    }
+
+    /// Reads one header's name and input, relative to its start, and
+    /// nothing else.
+    fn read_names(&mut self, cell: &Cell) -> CellHeader {
+        let start = cell.header.range.start;
+        let relative = |r: &TextRange| r.start - start..r.end - start;
+        let own = cell.options();
+        let name = own
+            .name
+            .as_ref()
+            .map(|n| (self.names.intern(&n.value), relative(&n.range)));
+        let input = own
+            .input
+            .as_ref()
+            .map(|i| (self.names.intern(&i.value), relative(&i.range)));
         CellHeader {
             id: None,
-            local,
+            local: Vec::new(),
             name,
             input,
         }
     }
 
+    /// The headers' names and inputs only, as [`references`] needs them.
+    fn names_only(parse: &Parse) -> HeaderAnalysis {
+        let mut analysis = HeaderAnalysis::default();
+        analysis.cells.reserve(parse.cells.len());
+        for cell in &parse.cells {
+            let read = analysis.read_names(cell);
+            analysis.cells.push(read);
+        }
+        analysis
+    }
+
+    /// For each name's number, the first cell that carries it (or `NONE`):
+    /// the cell that `input=` with that name means.
+    fn first_named(&self) -> Vec<u32> {
+        let mut first = vec![NONE; self.names.len()];
+        for (cell, header) in self.cells.iter().enumerate() {
+            if let Some((id, _)) = &header.name
+                && first[*id as usize] == NONE
+            {
+                first[*id as usize] = cell as u32;
+            }
+        }
+        first
+    }
+
+    /// The cell that `cell`'s `input=` means, by [`Self::first_named`].
+    fn input_target(&self, first: &[u32], cell: usize) -> Option<usize> {
+        let (id, _) = self.cells[cell].input.as_ref()?;
+        let target = first[*id as usize];
+        (target != NONE).then_some(target as usize)
+    }
+
     /// Repeated names, inputs that name no cell, and cycles of inputs.
     fn across_headers(&self) -> Vec<(usize, Diagnostic)> {
         let mut out = Vec::new();
-        // The first cell to carry each name.
-        let mut first = vec![NONE; self.names.len()];
+        let first = self.first_named();
         for (cell, header) in self.cells.iter().enumerate() {
             let Some((id, range)) = &header.name else {
                 continue;
             };
-            if first[*id as usize] == NONE {
-                first[*id as usize] = cell as u32;
-            } else {
+            if first[*id as usize] != cell as u32 {
                 out.push((
                     cell,
                     Diagnostic {
@@ -292,11 +339,7 @@ impl HeaderAnalysis {
             }
         }
 
-        let input_of = |cell: usize| {
-            let (id, _) = self.cells[cell].input.as_ref()?;
-            let target = first[*id as usize];
-            (target != NONE).then_some(target as usize)
-        };
+        let input_of = |cell: usize| self.input_target(&first, cell);
         for (cell, header) in self.cells.iter().enumerate() {
             let Some((id, range)) = &header.input else {
                 continue;
@@ -381,7 +424,7 @@ fn shifted(finding: &Diagnostic, by: usize) -> Diagnostic {
 fn check_options(cell: &Cell, accepted: &[String], out: &mut Vec<Diagnostic>) {
     for o in &cell.header.options {
         let key = o.key.value.as_str();
-        if crate::syntax::DATABOOK_OPTIONS.contains(&key) || accepted.iter().any(|a| a == key) {
+        if is_databook_option(key) || accepted.iter().any(|a| a == key) {
             continue;
         }
         let fixes = crate::analysis::suggestion_fixes(
@@ -398,53 +441,6 @@ fn check_options(cell: &Cell, accepted: &[String], out: &mut Vec<Diagnostic>) {
                 cell.plugin().unwrap_or_default()
             ),
             fixes,
-        });
-    }
-}
-
-/// The checks of databook's own options that need nothing but the header.
-fn check_databook_options(cell: &Cell, out: &mut Vec<Diagnostic>) {
-    if let Some(name) = cell.header.option("name") {
-        let value = &name.value.value;
-        if !is_cell_name(value) {
-            out.push(Diagnostic {
-                range: name.value.range.clone(),
-                severity: Severity::Error,
-                code: "bad-name",
-                message: format!(
-                    "`{value}` is not a cell name: use letters, digits, `_` and `-`, starting with a letter"
-                ),
-                fixes: Vec::new(),
-            });
-        }
-    }
-    if let Some(timeout) = cell.header.option("timeout")
-        && parse_duration(&timeout.value.value).is_none_or(|d| d.is_zero())
-    {
-        out.push(Diagnostic {
-            range: timeout.value.range.clone(),
-            severity: Severity::Error,
-            code: "bad-timeout",
-            message: format!(
-                "`{}` is not a duration: write a positive number with `ms`, `s` or `m`, like `500ms`, `10s` or `2m`",
-                timeout.value.value
-            ),
-            fixes: Vec::new(),
-        });
-    }
-    // How `databook run --check` compares the cell's output.
-    if let Some(check) = cell.header.option("check")
-        && !matches!(check.value.value.as_str(), "exact" | "status" | "skip")
-    {
-        out.push(Diagnostic {
-            range: check.value.range.clone(),
-            severity: Severity::Error,
-            code: "bad-check",
-            message: format!(
-                "`{}` is not a check mode: write `exact` (the default), `status` or `skip`",
-                check.value.value
-            ),
-            fixes: Vec::new(),
         });
     }
 }
@@ -490,4 +486,77 @@ fn input_cycles(cells: usize, input_of: impl Fn(usize) -> Option<usize>) -> Vec<
         }
     }
     cycles
+}
+
+/// What the cells' `input=` options mean, and what is wrong with them: the
+/// one reading of names that diagnostics, run order, `databook run` and the
+/// language server share.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct References {
+    /// For each cell, the cell its `input=` names: the first cell from the
+    /// top that carries that name.
+    inputs: Vec<Option<usize>>,
+    /// Repeated names, inputs that name no cell, and cycles, sorted by
+    /// position: the same findings, with the same messages and ranges, as
+    /// the editor's diagnostics.
+    pub problems: Vec<Diagnostic>,
+}
+
+impl References {
+    /// The cell that cell `cell`'s `input=` names, if it names one.
+    pub fn input_of(&self, cell: usize) -> Option<usize> {
+        self.inputs.get(cell).copied().flatten()
+    }
+
+    /// The cells to run for `targets`: each target after the cells it
+    /// depends on through `input=`, every cell once, in the order the
+    /// targets are given. A cycle is returned as the cells in it.
+    pub fn run_order(&self, targets: &[usize]) -> Result<Vec<usize>, Vec<usize>> {
+        let cells = self.inputs.len();
+        let mut order = Vec::new();
+        let mut state = vec![0u8; cells]; // 0 new, 1 visiting, 2 done
+        for &target in targets {
+            if target >= cells || state[target] == 2 {
+                continue;
+            }
+            // Inputs form chains, so the dependencies of a cell are the
+            // cells its `input=` leads through, nearest last.
+            let mut chain = vec![target];
+            state[target] = 1;
+            let mut at = target;
+            while let Some(dep) = self.input_of(at) {
+                match state[dep] {
+                    2 => break,
+                    1 => {
+                        let from = chain.iter().position(|&c| c == dep).unwrap_or(0);
+                        return Err(chain[from..].to_vec());
+                    }
+                    _ => {
+                        state[dep] = 1;
+                        chain.push(dep);
+                        at = dep;
+                    }
+                }
+            }
+            for &c in chain.iter().rev() {
+                state[c] = 2;
+                order.push(c);
+            }
+        }
+        Ok(order)
+    }
+}
+
+/// Reads the cells' names and inputs; see [`References`].
+pub fn references(parse: &Parse) -> References {
+    let mut analysis = HeaderAnalysis::names_only(parse);
+    let first = analysis.first_named();
+    let inputs = (0..analysis.cells.len())
+        .map(|cell| analysis.input_target(&first, cell))
+        .collect();
+    analysis.across = analysis.across_headers();
+    References {
+        inputs,
+        problems: analysis.findings(parse),
+    }
 }

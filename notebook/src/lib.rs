@@ -8,16 +8,19 @@
 pub mod analysis;
 mod document;
 mod dump;
+pub mod formats;
 pub mod edit;
 mod headers;
 mod line_index;
+mod options;
 pub mod render;
 mod syntax;
 
 pub use crate::analysis::{
     Catalog, CompletionContext, Diagnostic, Fix, Fold, FoldKind, HeaderAnalysis, PluginInfo,
-    SemanticToken, Symbol, TokenKind, analyze, completion_context, folding, header_diagnostics,
-    parse_duration, run_order, semantic_tokens, semantic_tokens_in, symbols, syntax_diagnostics,
+    References, SemanticToken, Symbol, TokenKind, analyze, completion_context, folding,
+    header_diagnostics, references, run_order, semantic_tokens, semantic_tokens_in, symbols,
+    syntax_diagnostics,
 };
 pub use crate::document::{CellId, Document};
 pub use crate::dump::dump_parse;
@@ -25,8 +28,12 @@ pub use crate::edit::{Edit, clear_output, locate_cell, set_output};
 pub use crate::headers::matching_ends;
 pub use crate::line_index::{LineCol, LineIndex};
 pub use crate::render::{output_block, render, render_error};
+pub use crate::options::{
+    CellOptions, CheckMode, DATABOOK_OPTIONS, OptionProblem, OwnOption, is_cell_name,
+    is_databook_option,
+};
 pub use crate::syntax::{
-    Cell, DATABOOK_OPTIONS, ErrorKind, Header, Misspelling, OptionEntry, OutputBlock, Parse,
+    Cell, ErrorKind, Header, Misspelling, OptionEntry, OutputBlock, Parse,
     Severity, Spanned, Status, SyntaxError, TextRange, is_option_key, is_plugin_name, parse,
     quote_value,
 };

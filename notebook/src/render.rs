@@ -6,6 +6,7 @@
 
 use serde_json::Value;
 
+use crate::formats::{TABLE_MIME, TIMESERIES_MIME, Table, TimeSeries, essence};
 use crate::syntax::{Status, quote_value};
 
 /// How many characters wide a sparkline is at most; series with more points
@@ -20,17 +21,11 @@ const SPARKS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█
 /// shown as text.
 pub fn render(mime: &str, data: &str, max_lines: usize) -> Vec<String> {
     // Parameters such as `; charset=utf-8` do not change the rendering.
-    let essence = mime
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    let lines = match essence.as_str() {
+    let lines = match essence(mime).as_str() {
         "application/json" => render_json(data),
         "text/csv" => Some(render_table(&parse_csv(data))),
-        "application/vnd.databook.table+json" => render_table_json(data),
-        "application/vnd.databook.timeseries+json" => render_timeseries(data),
+        TABLE_MIME => Table::parse(data).ok().map(|t| table_lines(&t)),
+        TIMESERIES_MIME => TimeSeries::parse(data).ok().map(|s| timeseries_lines(&s)),
         other if other.ends_with("+json") => render_json(data),
         _ => None,
     };
@@ -101,23 +96,12 @@ fn render_json(data: &str) -> Option<Vec<String>> {
     Some(text_lines(&pretty))
 }
 
-fn render_table_json(data: &str) -> Option<Vec<String>> {
-    let value: Value = serde_json::from_str(data).ok()?;
-    let columns = value.get("columns")?.as_array()?;
-    let rows = value.get("rows")?.as_array()?;
-    let mut table = vec![columns.iter().map(cell_text).collect::<Vec<_>>()];
-    for row in rows {
-        table.push(row.as_array()?.iter().map(cell_text).collect());
-    }
-    Some(render_table(&table))
-}
-
-fn cell_text(value: &Value) -> String {
-    match value {
-        Value::Null => String::new(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
+/// A table's lines: its column names over its rows.
+pub fn table_lines(table: &Table) -> Vec<String> {
+    let mut rows = Vec::with_capacity(table.rows.len() + 1);
+    rows.push(table.columns.clone());
+    rows.extend(table.rows.iter().cloned());
+    render_table(&rows)
 }
 
 /// Splits CSV (RFC 4180: quoted fields, doubled quotes, newlines inside
@@ -239,73 +223,44 @@ fn render_table(rows: &[Vec<String>]) -> Vec<String> {
     lines
 }
 
-fn render_timeseries(data: &str) -> Option<Vec<String>> {
-    let value: Value = serde_json::from_str(data).ok()?;
-    let series = value.get("series")?.as_array()?;
-    let mut parsed = Vec::new();
-    for s in series {
-        let labels = match s.get("labels") {
-            None | Some(Value::Null) => String::new(),
-            Some(Value::Object(map)) => map
-                .iter()
-                .map(|(k, v)| format!("{k}={}", serde_json::to_string(&cell_text(v)).unwrap()))
-                .collect::<Vec<_>>()
-                .join(","),
-            Some(_) => return None,
-        };
-        let mut values = Vec::new();
-        for point in s.get("points")?.as_array()? {
-            let pair = point.as_array()?;
-            let v = match pair.get(1)? {
-                Value::Number(n) => n.as_f64(),
-                // Prometheus writes sample values as strings.
-                Value::String(s) => s.trim().parse::<f64>().ok(),
-                _ => None,
-            };
-            // Gaps (null, NaN) are left out rather than failing the whole
-            // rendering.
-            if let Some(v) = v.filter(|v| v.is_finite()) {
-                values.push(v);
-            }
-        }
-        parsed.push((format!("{{{labels}}}"), values));
+/// One line a series: its labels, a sparkline, and min, max and last, the
+/// numbers of every series in columns.
+pub fn timeseries_lines(timeseries: &TimeSeries) -> Vec<String> {
+    if timeseries.series.is_empty() {
+        return vec!["(no series)".to_owned()];
     }
-    if parsed.is_empty() {
-        return Some(vec!["(no series)".to_owned()]);
-    }
-    let label_width = parsed
+    let series: Vec<(String, Vec<f64>, Option<[String; 3]>)> = timeseries
+        .series
         .iter()
-        .map(|(l, _)| l.chars().count())
-        .max()
-        .unwrap_or(0);
-    let spark_width = parsed
-        .iter()
-        .map(|(_, v)| v.len().min(SPARKLINE_WIDTH))
-        .max()
-        .unwrap_or(0);
-    // The numbers of every series, so that their columns line up.
-    let stats: Vec<Option<[String; 3]>> = parsed
-        .iter()
-        .map(|(_, values)| {
-            let last = *values.last()?;
-            let min = values.iter().copied().fold(f64::INFINITY, f64::min);
-            let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            Some([compact(min), compact(max), compact(last)])
+        .map(|s| {
+            let stats = s
+                .stats()
+                .map(|st| [compact(st.min), compact(st.max), compact(st.last)]);
+            (s.label_text(), s.values().collect(), stats)
         })
         .collect();
+    let label_width = series
+        .iter()
+        .map(|(l, _, _)| l.chars().count())
+        .max()
+        .unwrap_or(0);
+    let spark_width = series
+        .iter()
+        .map(|(_, v, _)| v.len().min(SPARKLINE_WIDTH))
+        .max()
+        .unwrap_or(0);
     let width = |i: usize| {
-        stats
+        series
             .iter()
-            .flatten()
+            .filter_map(|(_, _, s)| s.as_ref())
             .map(|s| s[i].len())
             .max()
             .unwrap_or(0)
     };
     let (min_width, max_width) = (width(0), width(1));
-    let lines = parsed
+    series
         .iter()
-        .zip(&stats)
-        .map(|((label, values), stats)| {
+        .map(|(label, values, stats)| {
             let pad = " ".repeat(label_width - label.chars().count());
             let Some([min, max, last]) = stats else {
                 return format!("{label}{pad}  (no data)");
@@ -316,8 +271,7 @@ fn render_timeseries(data: &str) -> Option<Vec<String>> {
                 "{label}{pad}  {spark}{spark_pad}  min {min:<min_width$}  max {max:<max_width$}  last {last}"
             )
         })
-        .collect();
-    Some(lines)
+        .collect()
 }
 
 /// One block character per value, or per bucket (the bucket's mean) when

@@ -7,6 +7,8 @@
 
 use std::ops::Range;
 
+use crate::options::{CellOptions, is_databook_option};
+
 /// A byte range into the parsed text.
 pub type TextRange = Range<usize>;
 
@@ -62,9 +64,6 @@ pub struct Cell {
     pub index: usize,
 }
 
-/// The option keys that databook itself reads, never passed to plugins.
-pub const DATABOOK_OPTIONS: [&str; 4] = ["name", "input", "timeout", "check"];
-
 impl Cell {
     /// The plugin named by the header, if there is a name at all.
     pub fn plugin(&self) -> Option<&str> {
@@ -76,17 +75,19 @@ impl Cell {
         self.header.option(key).map(|o| o.value.value.as_str())
     }
 
+    /// Databook's own options, read and checked.
+    pub fn options(&self) -> &CellOptions {
+        &self.header.own
+    }
+
+    /// The cell's name, when it is a valid one.
     pub fn name(&self) -> Option<&str> {
-        self.option("name")
+        self.header.own.name.as_ref().map(|n| n.value.as_str())
     }
 
+    /// The `input=` value, as written.
     pub fn input(&self) -> Option<&str> {
-        self.option("input")
-    }
-
-    /// The raw `timeout=` value, unchecked (analysis checks it).
-    pub fn timeout(&self) -> Option<&str> {
-        self.option("timeout")
+        self.header.own.input.as_ref().map(|n| n.value.as_str())
     }
 
     /// Every option except databook's own, in header order, values unescaped:
@@ -95,7 +96,7 @@ impl Cell {
         self.header
             .options
             .iter()
-            .filter(|o| !DATABOOK_OPTIONS.contains(&o.key.value.as_str()))
+            .filter(|o| !is_databook_option(&o.key.value))
             .map(|o| (o.key.value.clone(), o.value.value.clone()))
             .collect()
     }
@@ -116,6 +117,8 @@ pub struct Header {
     /// The well-formed options, in order. Malformed and repeated ones are
     /// reported and left out.
     pub options: Vec<OptionEntry>,
+    /// Databook's own options among them, read once.
+    pub own: CellOptions,
 }
 
 impl Header {
@@ -669,11 +672,14 @@ fn parse_header(text: &str, line: Line, errors: &mut Vec<SyntaxError>) -> Header
         })
     };
     let options = parse_options_in(text, name_end, line.end, errors);
-    Header {
+    let mut header = Header {
         range: line.start..line.end,
         plugin,
         options,
-    }
+        own: CellOptions::default(),
+    };
+    header.own = CellOptions::read(&header);
+    header
 }
 
 fn parse_output_header(

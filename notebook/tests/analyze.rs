@@ -153,13 +153,35 @@ fn run_order_puts_inputs_first_and_reports_cycles() {
 }
 
 #[test]
-fn durations() {
-    use databook_notebook::parse_duration;
+fn databook_options_are_read_once_typed() {
+    use databook_notebook::{CheckMode, parse};
     use std::time::Duration;
-    assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
-    assert_eq!(parse_duration("10s"), Some(Duration::from_secs(10)));
-    assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
-    for bad in ["", "s", "10", "1.5s", "10 s", "-1s", "10h", "9999999999s"] {
-        assert_eq!(parse_duration(bad), None, "{bad}");
+    let text = "@plugin=echo name=x input=y timeout=1h check=status range=5m\nbody\n";
+    let p = parse(text);
+    let own = p.cells[0].options();
+    assert_eq!(own.name.as_ref().map(|n| n.value.as_str()), Some("x"));
+    assert_eq!(own.input.as_ref().map(|n| n.value.as_str()), Some("y"));
+    assert_eq!(own.timeout, Some(Duration::from_secs(3600)));
+    assert_eq!(own.check, CheckMode::Status);
+    assert!(own.problems.is_empty(), "{:?}", own.problems);
+    assert_eq!(
+        p.cells[0].plugin_options(),
+        [("range".to_string(), "5m".to_string())]
+    );
+    for (header, code) in [
+        ("timeout=10", "bad-timeout"),
+        ("timeout=1.5s", "bad-timeout"),
+        ("timeout=0s", "bad-timeout"),
+        ("timeout=99999999999999999999h", "bad-timeout"),
+        ("check=maybe", "bad-check"),
+        ("name=1x", "bad-name"),
+    ] {
+        let text = format!("@plugin=echo {header}\nbody\n");
+        let p = parse(&text);
+        let problems = &p.cells[0].options().problems;
+        let codes: Vec<&str> = problems.iter().map(|p| p.code).collect();
+        assert_eq!(codes, [code], "{header}");
+        let value = header.split_once('=').unwrap().1;
+        assert_eq!(&text[problems[0].range.clone()], value);
     }
 }

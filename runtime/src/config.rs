@@ -11,7 +11,7 @@ use toml::Spanned;
 
 use crate::error::ConfigError;
 use crate::grant::OriginPattern;
-use crate::units::{ByteSize, Timeout};
+use databook_stdx::{ByteSize, Timeout};
 
 /// The version of `wit/plugin.wit` this host speaks, as `config.toml`'s `api`.
 pub const API_VERSION: &str = "0.1";

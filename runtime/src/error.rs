@@ -5,7 +5,7 @@ use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use crate::units::{ByteSize, Timeout};
+use databook_stdx::{ByteSize, Timeout};
 
 /// A mistake in `config.toml` or `databook.toml`, at a file, line and key.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -15,7 +15,7 @@ mod host;
 mod http;
 mod plugin;
 mod registry;
-mod units;
+
 
 pub use config::{
     API_VERSION, HttpGrant, Limits, Manifest, PermissionOverride, Permissions, WORKSPACE_FILE,
@@ -30,5 +30,5 @@ pub use plugin::{
     Cell, CompletionItem, Description, ItemKind, OptionDoc, Output, Plugin, Problem, RunReport,
     Severity,
 };
-pub use registry::{Entry, LookupError, Registry, closest};
-pub use units::{ByteSize, Timeout};
+pub use registry::{Entry, LookupError, Registry};
+pub use databook_stdx::{ByteSize, Timeout};

@@ -14,7 +14,7 @@ use crate::error::{Failure, LoadError};
 use crate::grant::{Grant, mask};
 use crate::host::{HostState, LogLine, checking, completion, plugin_exports};
 use crate::http::HttpClient;
-use crate::units::{ByteSize, Timeout};
+use databook_stdx::{ByteSize, Timeout};
 
 /// A result: a MIME type and its data.
 #[derive(Debug, Clone, PartialEq, Eq)]

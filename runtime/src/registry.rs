@@ -1,6 +1,7 @@
 //! Every plugin the search path finds, loaded: the good ones ready to run,
 //! the broken ones with the reason, so one bad plugin never stops the rest.
 
+use databook_stdx::suggestions;
 use crate::config::Workspace;
 use crate::discovery::{SearchPath, Source};
 use crate::engine::Runtime;
@@ -84,7 +85,7 @@ impl Registry {
         let Some((_, source)) = found.iter().find(|(n, _)| n == name) else {
             return Err(LookupError::Unknown {
                 name: name.to_string(),
-                suggestions: closest(name, found.iter().map(|(n, _)| n.as_str())),
+                suggestions: suggestions(name, found.iter().map(|(n, _)| n.as_str())),
             });
         };
         load_found(runtime, workspace, &process_env, name, source)
@@ -114,7 +115,7 @@ impl Registry {
             }),
             None => Err(LookupError::Unknown {
                 name: name.to_string(),
-                suggestions: closest(name, self.entries.iter().map(|e| e.name.as_str())),
+                suggestions: suggestions(name, self.entries.iter().map(|e| e.name.as_str())),
             }),
         }
     }
@@ -135,32 +136,4 @@ async fn load_found(
             .overridden(workspace.overrides.get(name))
     };
     Plugin::load(runtime, name, source, permissions, lookup).await
-}
-
-/// The known names within a small edit distance of `name`, closest first.
-pub fn closest<'a>(name: &str, known: impl Iterator<Item = &'a str>) -> Vec<String> {
-    let budget = (name.chars().count() / 3).max(1);
-    let mut scored: Vec<(usize, &str)> = known
-        .map(|k| (strsim::damerau_levenshtein(name, k), k))
-        .filter(|&(d, _)| d <= budget)
-        .collect();
-    scored.sort();
-    scored
-        .into_iter()
-        .take(3)
-        .map(|(_, k)| k.to_string())
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn closest_names_are_suggested() {
-        let known = ["prometheus", "http", "jq", "echo"];
-        assert_eq!(closest("promethues", known.into_iter()), ["prometheus"]);
-        assert_eq!(closest("htp", known.into_iter()), ["http"]);
-        assert!(closest("kubernetes", known.into_iter()).is_empty());
-    }
 }

@@ -1,0 +1,135 @@
+//! The options databook reads itself (`name=`, `input=`, `timeout=`,
+//! `check=`), read once per header into a typed [`CellOptions`]. Every
+//! reader (diagnostics, completion, `databook run`, the language server)
+//! takes them from here, so none can read them differently.
+
+use std::time::Duration;
+
+use databook_stdx::Timeout;
+
+use crate::syntax::{Header, Spanned, TextRange};
+
+/// One of databook's own options, with what it does, for completion and
+/// documentation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OwnOption {
+    pub key: &'static str,
+    pub documentation: &'static str,
+}
+
+/// Every option databook keeps for itself: a plugin never receives them.
+pub const DATABOOK_OPTIONS: [OwnOption; 4] = [
+    OwnOption {
+        key: "name",
+        documentation: "Names the cell (`[A-Za-z][A-Za-z0-9_-]*`, unique in the notebook), so that another cell can take its output with `input=`.",
+    },
+    OwnOption {
+        key: "input",
+        documentation: "Hands the named cell's latest output to this cell's plugin; the named cell runs first.",
+    },
+    OwnOption {
+        key: "timeout",
+        documentation: "Lowers the run's time limit (`500ms`, `10s`, `2m`, `1h`); the plugin's own limit is the default and the ceiling.",
+    },
+    OwnOption {
+        key: "check",
+        documentation: "How `databook run --check` compares this cell's output: `exact` (the default), `status` (the run must succeed) or `skip`.",
+    },
+];
+
+/// Whether databook reads `key` itself (and never passes it to a plugin).
+pub fn is_databook_option(key: &str) -> bool {
+    DATABOOK_OPTIONS.iter().any(|o| o.key == key)
+}
+
+/// How `databook run --check` compares a cell's output.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CheckMode {
+    /// The output block must be byte for byte the one in the file.
+    #[default]
+    Exact,
+    /// The run must still succeed.
+    Status,
+    /// Not compared.
+    Skip,
+}
+
+/// Something wrong with one of databook's options in a header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OptionProblem {
+    /// The value's range.
+    pub range: TextRange,
+    /// A stable code, such as `bad-timeout`.
+    pub code: &'static str,
+    pub message: String,
+}
+
+/// Databook's own options of one header, read and checked.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CellOptions {
+    /// The cell's name, when it is a valid one.
+    pub name: Option<Spanned<String>>,
+    /// The `input=` value, as written.
+    pub input: Option<Spanned<String>>,
+    /// The time limit asked for, when it is a valid duration.
+    pub timeout: Option<Duration>,
+    pub check: CheckMode,
+    /// What is wrong with them, one problem per option.
+    pub problems: Vec<OptionProblem>,
+}
+
+impl CellOptions {
+    pub fn read(header: &Header) -> CellOptions {
+        let mut options = CellOptions::default();
+        if let Some(name) = header.option("name") {
+            if is_cell_name(&name.value.value) {
+                options.name = Some(name.value.clone());
+            } else {
+                options.problems.push(OptionProblem {
+                    range: name.value.range.clone(),
+                    code: "bad-name",
+                    message: format!(
+                        "`{}` is not a cell name: use letters, digits, `_` and `-`, starting with a letter",
+                        name.value.value
+                    ),
+                });
+            }
+        }
+        options.input = header.option("input").map(|o| o.value.clone());
+        if let Some(timeout) = header.option("timeout") {
+            match timeout.value.value.parse::<Timeout>() {
+                Ok(Timeout(duration)) => options.timeout = Some(duration),
+                Err(_) => options.problems.push(OptionProblem {
+                    range: timeout.value.range.clone(),
+                    code: "bad-timeout",
+                    message: format!(
+                        "`{}` is not a duration: write a positive whole number with `ms`, `s`, `m` or `h`, like `500ms`, `10s`, `2m` or `1h`",
+                        timeout.value.value
+                    ),
+                }),
+            }
+        }
+        if let Some(check) = header.option("check") {
+            match check.value.value.as_str() {
+                "exact" => options.check = CheckMode::Exact,
+                "status" => options.check = CheckMode::Status,
+                "skip" => options.check = CheckMode::Skip,
+                other => options.problems.push(OptionProblem {
+                    range: check.value.range.clone(),
+                    code: "bad-check",
+                    message: format!(
+                        "`{other}` is not a check mode: write `exact` (the default), `status` or `skip`"
+                    ),
+                }),
+            }
+        }
+        options
+    }
+}
+
+/// Whether `s` is a valid cell name: `[A-Za-z][A-Za-z0-9_-]*`.
+pub fn is_cell_name(s: &str) -> bool {
+    let mut bytes = s.bytes();
+    bytes.next().is_some_and(|b| b.is_ascii_alphabetic())
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
