@@ -99,6 +99,31 @@ fn next_line_start(text: &str, offset: usize) -> usize {
         .map_or(text.len(), |i| offset + i + 1)
 }
 
+/// What identifies a cell across edits: its index and its header line's
+/// text when it was seen. Every command, run record and cancellation finds
+/// its cell again through [`CellAnchor::locate`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CellAnchor {
+    pub index: usize,
+    pub header: String,
+}
+
+impl CellAnchor {
+    /// The anchor of cell `cell` of `parse`.
+    pub fn of(parse: &Parse, text: &str, cell: usize) -> Option<CellAnchor> {
+        let c = parse.cells.get(cell)?;
+        Some(CellAnchor {
+            index: cell,
+            header: text[c.header.range.clone()].to_owned(),
+        })
+    }
+
+    /// The cell's index now, by [`locate_cell`].
+    pub fn locate(&self, parse: &Parse, text: &str) -> Option<usize> {
+        locate_cell(parse, text, self.index, &self.header)
+    }
+}
+
 /// Finds a cell again after the document changed, from its index and its
 /// header line's text when the run started: the same index if its header is
 /// still the same, otherwise the nearest cell with that header (the earlier

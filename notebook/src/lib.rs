@@ -24,7 +24,7 @@ pub use crate::analysis::{
 };
 pub use crate::document::{CellId, Document};
 pub use crate::dump::dump_parse;
-pub use crate::edit::{Edit, clear_output, locate_cell, set_output};
+pub use crate::edit::{CellAnchor, Edit, clear_output, locate_cell, set_output};
 pub use crate::headers::matching_ends;
 pub use crate::line_index::{LineCol, LineIndex};
 pub use crate::render::{output_block, render, render_error};

@@ -274,6 +274,56 @@ pub fn timeseries_lines(timeseries: &TimeSeries) -> Vec<String> {
         .collect()
 }
 
+/// A table as Markdown, at most `max_rows` rows, then how many more.
+pub fn table_markdown(table: &Table, max_rows: usize) -> String {
+    use std::fmt::Write;
+    let cell = |text: &str| text.replace('|', "\\|").replace(['\r', '\n'], " ");
+    let columns: Vec<String> = table.columns.iter().map(|c| cell(c)).collect();
+    let mut out = format!(
+        "| {} |\n|{}\n",
+        columns.join(" | "),
+        "---|".repeat(columns.len().max(1))
+    );
+    for row in table.rows.iter().take(max_rows) {
+        let cells: Vec<String> = row.iter().map(|c| cell(c)).collect();
+        let _ = writeln!(out, "| {} |", cells.join(" | "));
+    }
+    if table.rows.len() > max_rows {
+        let _ = writeln!(out, "\n… {} more rows", table.rows.len() - max_rows);
+    }
+    out
+}
+
+/// Time series as a Markdown table of their figures (the numbers as the
+/// file shows them), at most `max_rows` series, then how many more.
+pub fn timeseries_markdown(timeseries: &TimeSeries, max_rows: usize) -> String {
+    use std::fmt::Write;
+    let mut out = String::from("| series | points | min | max | last |\n|---|---|---|---|---|\n");
+    for series in timeseries.series.iter().take(max_rows) {
+        let label = series.label_text().replace('|', "\\|");
+        let fence = "`".repeat(label.split(|c| c != '`').map(str::len).max().unwrap_or(0) + 1);
+        match series.stats() {
+            Some(st) => {
+                let _ = writeln!(
+                    out,
+                    "| {fence}{label}{fence} | {} | {} | {} | {} |",
+                    st.values,
+                    compact(st.min),
+                    compact(st.max),
+                    compact(st.last)
+                );
+            }
+            None => {
+                let _ = writeln!(out, "| {fence}{label}{fence} | 0 | | | |");
+            }
+        }
+    }
+    if timeseries.series.len() > max_rows {
+        let _ = writeln!(out, "\n… {} more series", timeseries.series.len() - max_rows);
+    }
+    out
+}
+
 /// One block character per value, or per bucket (the bucket's mean) when
 /// there are more values than `width`. The scale is the series' own, from
 /// its minimum to its maximum; a flat series sits in the middle.

@@ -1,47 +1,87 @@
-//! What running a notebook cell means, shared by the language server and
-//! headless runs: what the plugin is given, and the output block written
-//! from what it returned.
+//! What running a notebook cell means, the one path for the language server
+//! and headless runs: which plugin runs it, what it is given, and the output
+//! block written from what it returned.
 
 use std::time::Duration;
 
 use databook_notebook::{Cell, Status, output_block, render, render_error};
-use databook_runtime::{Cell as RunCell, Failure, Output, Timeout};
+use databook_runtime::{Cell as RunCell, Failure, Output, Plugin, RunReport};
 
 /// Output blocks longer than this are cut in the file (the full result
 /// stays available to previews, hover, `--json` and `input=`).
 pub const MAX_OUTPUT_LINES: usize = 40;
 
-/// The run of `cell` (of the notebook `text`): its body, its options with
-/// `overrides` applied to the keys it has, and `input`, the full output of
-/// its `input=` cell; plus the time limit its `timeout=` asks for.
+/// A cell ready to run, or the reason it cannot.
+pub struct Prepared(Result<(Plugin, RunCell, Option<Duration>), String>);
+
+/// Prepares the run of `cell` (of the notebook `text`): its plugin found by
+/// `lookup`, its body, its options with `overrides` applied to the keys it
+/// has, its time limit, and `input`, the full output of its `input=` cell
+/// (see [`input`]).
 pub fn prepare(
     cell: &Cell,
     text: &str,
-    input: Option<Output>,
+    lookup: impl FnOnce(&str) -> Result<Plugin, String>,
+    input: Result<Option<Output>, String>,
     overrides: &[(String, String)],
-) -> Result<(RunCell, Option<Duration>), String> {
-    let timeout = match cell.timeout() {
-        None => None,
-        Some(text) => Some(text.parse::<Timeout>()?.0),
+) -> Prepared {
+    let plugin = match cell.plugin() {
+        None => Err("the cell names no plugin".to_string()),
+        Some(name) => lookup(name),
     };
-    let options = cell
-        .plugin_options()
-        .into_iter()
-        .map(
-            |(key, value)| match overrides.iter().find(|(k, _)| *k == key) {
-                Some((_, new)) => (key, new.clone()),
-                None => (key, value),
-            },
-        )
-        .collect();
-    Ok((
-        RunCell {
+    Prepared(plugin.and_then(|plugin| {
+        let input = input?;
+        if let Some(problem) = cell.options().problems.first() {
+            return Err(problem.message.clone());
+        }
+        let options = cell
+            .plugin_options()
+            .into_iter()
+            .map(
+                |(key, value)| match overrides.iter().find(|(k, _)| *k == key) {
+                    Some((_, new)) => (key, new.clone()),
+                    None => (key, value),
+                },
+            )
+            .collect();
+        let run = RunCell {
             body: cell.body_text(text).to_string(),
             options,
             input,
-        },
-        timeout,
-    ))
+        };
+        Ok((plugin, run, cell.options().timeout))
+    }))
+}
+
+impl Prepared {
+    /// Runs it; a cell that could not be prepared is a failed run that took
+    /// no time. Dropping the future cancels the run.
+    pub async fn run(self) -> RunReport {
+        match self.0 {
+            Ok((plugin, run, timeout)) => plugin.run(run, timeout).await,
+            Err(message) => RunReport {
+                result: Err(Failure::Plugin {
+                    message,
+                    hint: None,
+                }),
+                logs: Vec::new(),
+                elapsed: Duration::ZERO,
+            },
+        }
+    }
+}
+
+/// What a cell whose `input=` is `name` is given: the input cell's latest
+/// result if it succeeded, or why the cell cannot run.
+pub fn input(name: Option<&str>, latest: Option<&RunReport>) -> Result<Option<Output>, String> {
+    let Some(name) = name else {
+        return Ok(None);
+    };
+    match latest.map(|r| &r.result) {
+        Some(Ok(output)) => Ok(Some(output.clone())),
+        Some(Err(_)) => Err(format!("its input cell `{name}` failed")),
+        None => Err(format!("its input cell `{name}` has not run")),
+    }
 }
 
 /// The output block for a run's result, as it goes into the file.
@@ -60,11 +100,11 @@ pub fn block(result: &Result<Output, Failure>) -> String {
     }
 }
 
-/// A failure that happened before the plugin ran (no plugin, a bad
-/// option, a failed input).
-pub fn not_run(message: impl Into<String>) -> Failure {
-    Failure::Plugin {
-        message: message.into(),
-        hint: None,
+/// How a cell is called in messages: its name, or its plugin and position.
+pub fn label(cell: &Cell) -> String {
+    match (cell.name(), cell.plugin()) {
+        (Some(name), _) => name.to_string(),
+        (None, Some(plugin)) => format!("cell {} ({plugin})", cell.index + 1),
+        (None, None) => format!("cell {}", cell.index + 1),
     }
 }

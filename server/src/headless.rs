@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::Args;
-use databook_notebook::{Parse, parse, run_order, set_output};
-use databook_runtime::{Failure, LogLine, Output, Plugin, Registry};
+use databook_notebook::{CheckMode, Parse, References, parse, references, set_output};
+use databook_runtime::{Plugin, Registry, RunReport};
 use serde_json::json;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -48,24 +48,6 @@ pub struct RunArgs {
     pub set: Vec<(String, String)>,
 }
 
-/// How a cell's output is compared under `--check`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum CheckMode {
-    /// The output block must be byte for byte the one in the file.
-    Exact,
-    /// The run must still succeed.
-    Status,
-    /// Not compared.
-    Skip,
-}
-
-/// One cell's run in this invocation.
-struct Ran {
-    result: Result<Output, Failure>,
-    logs: Vec<LogLine>,
-    elapsed: Duration,
-}
-
 /// How one cell came out of a check.
 enum Verdict {
     Pass,
@@ -79,14 +61,29 @@ pub async fn run(cli: &Cli, args: &RunArgs) -> anyhow::Result<ExitCode> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let parsed = parse(&text);
+    // A notebook whose names do not say which cell an input is runs
+    // nothing: the same findings, at the same places, as the editor shows.
+    let refs = references(&parsed);
+    if !refs.problems.is_empty() {
+        for problem in &refs.problems {
+            let (line, column) = line_column(&text, problem.range.start);
+            eprintln!(
+                "{}:{line}:{column}: {}",
+                path.display(),
+                problem.message
+            );
+        }
+        bail!(
+            "{} has {} problem{} with cell names and inputs; nothing was run",
+            path.display(),
+            refs.problems.len(),
+            if refs.problems.len() == 1 { "" } else { "s" }
+        );
+    }
     let targets = targets(&parsed, &args.cells)?;
-    let order = run_order(&parsed, &targets).map_err(|cycle| {
-        let names: Vec<String> = cycle.iter().map(|&i| label(&parsed, i)).collect();
-        anyhow::anyhow!(
-            "the cells' input= options form a cycle: {}",
-            names.join(" → ")
-        )
-    })?;
+    let order = refs
+        .run_order(&targets)
+        .expect("a notebook without reference problems has no cycle");
 
     let dir = path
         .parent()
@@ -112,7 +109,7 @@ pub async fn run(cli: &Cli, args: &RunArgs) -> anyhow::Result<ExitCode> {
     }
 
     let started = Instant::now();
-    let ran = run_cells(&parsed, &text, &order, &plugins, args).await;
+    let ran = run_cells(&parsed, &refs, &text, &order, &plugins, args).await;
     let elapsed = started.elapsed();
 
     let failed = order.iter().filter(|i| ran[i].result.is_err()).count();
@@ -182,7 +179,7 @@ fn targets(parsed: &Parse, names: &[String]) -> anyhow::Result<Vec<usize>> {
             Some(cell) => targets.push(cell.index),
             None => {
                 let known: Vec<&str> = parsed.cells.iter().filter_map(|c| c.name()).collect();
-                let suggestions = databook_runtime::closest(name, known.iter().copied());
+                let suggestions = databook_stdx::suggestions(name, known.iter().copied());
                 match suggestions.first() {
                     Some(best) => bail!("no cell is named {name:?} (did you mean {best:?}?)"),
                     None => bail!(
@@ -197,88 +194,84 @@ fn targets(parsed: &Parse, names: &[String]) -> anyhow::Result<Vec<usize>> {
 }
 
 fn label(parsed: &Parse, index: usize) -> String {
-    let cell = &parsed.cells[index];
-    match (cell.name(), cell.plugin()) {
-        (Some(name), _) => name.to_string(),
-        (None, Some(plugin)) => format!("cell {} ({plugin})", index + 1),
-        (None, None) => format!("cell {}", index + 1),
-    }
+    cells::label(&parsed.cells[index])
+}
+
+/// The 1-based line and column (in characters) of byte `offset`.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (
+        before.matches('\n').count() + 1,
+        before[line_start..].chars().count() + 1,
+    )
 }
 
 /// Runs `order`, each cell once its input cell is done, at most `--jobs` at
 /// a time.
 async fn run_cells(
     parsed: &Parse,
+    refs: &References,
     text: &str,
     order: &[usize],
     plugins: &HashMap<String, Result<Plugin, String>>,
     args: &RunArgs,
-) -> HashMap<usize, Ran> {
-    let by_name: HashMap<&str, usize> = parsed
-        .cells
-        .iter()
-        .filter_map(|c| Some((c.name()?, c.index)))
-        .collect();
-    let dependency =
-        |index: usize| -> Option<usize> { by_name.get(parsed.cells[index].input()?).copied() };
+) -> HashMap<usize, RunReport> {
     let progress = progress_bar(order.len());
     let permits = Arc::new(Semaphore::new(args.jobs as usize));
-    let mut done: HashMap<usize, Ran> = HashMap::new();
+    let mut done: HashMap<usize, RunReport> = HashMap::new();
     let mut waiting: Vec<usize> = order.to_vec();
     let mut running = JoinSet::new();
+    let mut tasks = HashMap::new();
     while !waiting.is_empty() || !running.is_empty() {
         // Start every waiting cell whose input is done.
         let mut still_waiting = Vec::new();
         for index in waiting {
-            let ready = dependency(index).is_none_or(|dep| done.contains_key(&dep));
-            if !ready {
+            let dependency = refs.input_of(index);
+            if dependency.is_some_and(|dep| !done.contains_key(&dep)) {
                 still_waiting.push(index);
                 continue;
             }
             let cell = &parsed.cells[index];
-            let input = match dependency(index).map(|dep| &done[&dep].result) {
-                None => Ok(None),
-                Some(Ok(output)) => Ok(Some(output.clone())),
-                Some(Err(_)) => Err(format!(
-                    "its input cell `{}` failed",
-                    cell.input().unwrap_or_default()
-                )),
-            };
-            let plugin = match cell.plugin().map(|name| &plugins[name]) {
-                None => Err("the cell names no plugin".to_string()),
-                Some(Err(error)) => Err(error.clone()),
+            let input = cells::input(cell.input(), dependency.and_then(|dep| done.get(&dep)));
+            let lookup = |name: &str| match plugins.get(name) {
                 Some(Ok(plugin)) => Ok(plugin.clone()),
+                Some(Err(error)) => Err(error.clone()),
+                None => Err(format!("no plugin named `{name}` was loaded")),
             };
-            let prepared = input.and_then(|input| cells::prepare(cell, text, input, &args.set));
+            let prepared = cells::prepare(cell, text, lookup, input, &args.set);
             let permits = permits.clone();
             let label = label(parsed, index);
-            running.spawn(async move {
+            let task = running.spawn(async move {
                 let _permit = permits.acquire_owned().await;
-                let ran = match (plugin, prepared) {
-                    (Ok(plugin), Ok((run, timeout))) => {
-                        let report = plugin.run(run, timeout).await;
-                        Ran {
-                            result: report.result,
-                            logs: report.logs,
-                            elapsed: report.elapsed,
-                        }
-                    }
-                    (Err(message), _) | (_, Err(message)) => Ran {
-                        result: Err(cells::not_run(message)),
-                        logs: Vec::new(),
-                        elapsed: Duration::ZERO,
-                    },
-                };
-                (index, label, ran)
+                prepared.run().await
             });
+            tasks.insert(task.id(), (index, label));
         }
         waiting = still_waiting;
-        let Some(finished) = running.join_next().await else {
+        let Some(finished) = running.join_next_with_id().await else {
             // Nothing runs and nothing can start: only possible if an input
             // is outside `order`, which `run_order` rules out.
             break;
         };
-        let (index, label, ran) = finished.expect("a cell's task does not panic");
+        let (id, ran) = match finished {
+            Ok(finished) => finished,
+            // A task ends early only by panicking, which the runtime rules
+            // out; should it happen, the cell failed and the run goes on.
+            Err(error) => (
+                error.id(),
+                RunReport {
+                    result: Err(databook_runtime::Failure::Host(format!(
+                        "the run ended abnormally: {error}"
+                    ))),
+                    logs: Vec::new(),
+                    elapsed: Duration::ZERO,
+                },
+            ),
+        };
+        let Some((index, label)) = tasks.remove(&id) else {
+            continue;
+        };
         if let Some(progress) = &progress {
             let mark = if ran.result.is_ok() { "✓" } else { "✗" };
             progress.println(format!("{mark} {label}  {} ms", ran.elapsed.as_millis()));
@@ -306,7 +299,7 @@ fn progress_bar(cells: usize) -> Option<indicatif::ProgressBar> {
     Some(bar)
 }
 
-fn json_line(parsed: &Parse, index: usize, ran: &Ran) -> serde_json::Value {
+fn json_line(parsed: &Parse, index: usize, ran: &RunReport) -> serde_json::Value {
     let cell = &parsed.cells[index];
     let (status, mime, data) = match &ran.result {
         Ok(output) => ("ok", output.mime.as_str(), output.data.clone()),
@@ -325,17 +318,9 @@ fn json_line(parsed: &Parse, index: usize, ran: &Ran) -> serde_json::Value {
     })
 }
 
-fn check_mode(parsed: &Parse, index: usize) -> CheckMode {
-    match parsed.cells[index].option("check") {
-        Some("status") => CheckMode::Status,
-        Some("skip") => CheckMode::Skip,
-        _ => CheckMode::Exact,
-    }
-}
-
-fn verdict(parsed: &Parse, text: &str, index: usize, ran: &Ran) -> Verdict {
+fn verdict(parsed: &Parse, text: &str, index: usize, ran: &RunReport) -> Verdict {
     let cell = &parsed.cells[index];
-    match check_mode(parsed, index) {
+    match cell.options().check {
         CheckMode::Skip => Verdict::Skipped,
         CheckMode::Status => match &ran.result {
             Ok(_) => Verdict::Pass,
@@ -343,13 +328,15 @@ fn verdict(parsed: &Parse, text: &str, index: usize, ran: &Ran) -> Verdict {
         },
         CheckMode::Exact => {
             let new = cells::block(&ran.result);
+            // Blocks are compared line by line, whatever the file's line
+            // endings.
             let old = cell
                 .output
                 .as_ref()
-                .map(|o| text[o.range.clone()].to_string())
+                .map(|o| text[o.range.clone()].replace("\r\n", "\n"))
                 .unwrap_or_default();
             // The file's block may lack a final newline at the end of the file.
-            if old.trim_end_matches(['\r', '\n']) == new.trim_end_matches('\n') {
+            if old.trim_end_matches('\n') == new.trim_end_matches('\n') {
                 Verdict::Pass
             } else {
                 let diff = similar::TextDiff::from_lines(&old, &new)
@@ -367,7 +354,7 @@ fn write_junit(
     notebook: &Path,
     parsed: &Parse,
     verdicts: &[(usize, Verdict)],
-    ran: &HashMap<usize, Ran>,
+    ran: &HashMap<usize, RunReport>,
 ) -> anyhow::Result<()> {
     use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
     let mut suite = TestSuite::new(notebook.display().to_string());
@@ -400,7 +387,7 @@ fn write_outputs(
     text: &str,
     parsed: &Parse,
     order: &[usize],
-    ran: &HashMap<usize, Ran>,
+    ran: &HashMap<usize, RunReport>,
 ) -> anyhow::Result<bool> {
     // Edits are made from the last cell up, so that each is computed on a
     // text where the cells above are still where the parse says.

@@ -2,27 +2,11 @@
 //! keys in a header, cell names after `input=`, and inside a body whatever
 //! the cell's plugin `complete` returns.
 
-use databook_notebook::{CompletionContext, completion_context};
+use databook_notebook::{CompletionContext, DATABOOK_OPTIONS, completion_context};
 use databook_runtime::{ItemKind, Plugin};
 use tower_lsp_server::ls_types::*;
 
 use super::{State, convert, hover};
-
-/// Databook's own options, with what they do.
-const OWN_OPTIONS: [(&str, &str); 3] = [
-    (
-        "name",
-        "Names the cell, so that another cell can take its output with `input=`.",
-    ),
-    (
-        "input",
-        "Hands the named cell's latest output to this cell's plugin.",
-    ),
-    (
-        "timeout",
-        "Lowers or raises the run's time limit (`500ms`, `10s`, `2m`), within the plugin's own ceiling.",
-    ),
-];
 
 fn markdown(text: String) -> Documentation {
     Documentation::MarkupContent(MarkupContent {
@@ -90,9 +74,9 @@ pub async fn complete(
                     .and_then(|name| loaded.plugin(name))
                     .map(|plugin| plugin.description().options.clone())
                     .unwrap_or_default();
-                OWN_OPTIONS
+                DATABOOK_OPTIONS
                     .iter()
-                    .map(|(key, doc)| (key.to_string(), doc.to_string(), "databook"))
+                    .map(|o| (o.key.to_string(), o.documentation.to_string(), "databook"))
                     .chain(
                         plugin_options
                             .into_iter()

@@ -14,7 +14,7 @@ use tower_lsp_server::ls_types::{Diagnostic, DiagnosticSeverity, NumberOrString,
 
 use super::documents::Snapshot;
 use super::plugins::Loaded;
-use super::{State, convert, run};
+use super::{State, convert};
 
 /// What plugins' `check` said of each cell's body, per document, kept
 /// across edits by [`CellId`]: only cells an edit read anew (or never
@@ -200,22 +200,17 @@ pub fn spawn_publish(client: Client, state: Arc<State>, uri: Uri) {
         }
 
         // A failed run's error, on the header of the cell that ran.
-        let records = state.runs.records_of(&uri);
-        if !records.is_empty() {
-            for cell in &parse.cells {
-                if let Some(record) = records.get(&run::cell_key(cell, text))
-                    && let Err(failure) = &record.result
-                    && let Some(plugin) = cell.plugin()
-                {
-                    diagnostics.push(Diagnostic {
-                        range: positions.range(&cell.header.range),
-                        severity: Some(DiagnosticSeverity::ERROR),
-                        code: Some(NumberOrString::String("run-failed".into())),
-                        source: Some(plugin.to_string()),
-                        message: format!("the last run failed: {failure}"),
-                        ..Default::default()
-                    });
-                }
+        for (index, failure) in state.runs.failed(&uri, &snapshot) {
+            let cell = &parse.cells[index];
+            if let Some(plugin) = cell.plugin() {
+                diagnostics.push(Diagnostic {
+                    range: positions.range(&cell.header.range),
+                    severity: Some(DiagnosticSeverity::ERROR),
+                    code: Some(NumberOrString::String("run-failed".into())),
+                    source: Some(plugin.to_string()),
+                    message: format!("the last run failed: {failure}"),
+                    ..Default::default()
+                });
             }
         }
 

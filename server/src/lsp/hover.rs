@@ -4,11 +4,12 @@
 
 use std::fmt::Write as _;
 
+use databook_notebook::{formats, render};
 use databook_runtime::Plugin;
 use serde_json::Value;
 use tower_lsp_server::ls_types::*;
 
-use super::run::{Record, cell_key};
+use databook_runtime::RunReport;
 use super::{State, convert};
 
 /// How many table rows or series a hover shows before saying how many more.
@@ -33,8 +34,7 @@ pub fn hover(state: &State, position: TextDocumentPositionParams) -> Option<Hove
         if let Some(output) = &cell.output
             && inside(&output.range)
         {
-            let key = cell_key(cell, snapshot.text());
-            let value = match state.runs.record(uri, &key) {
+            let value = match state.runs.latest(uri, &snapshot, cell.index) {
                 Some(record) => record_markdown(&record),
                 None => "This output is from an earlier session; run the cell to see its full result here.".to_string(),
             };
@@ -115,7 +115,7 @@ pub fn plugin_markdown(plugin: &Plugin) -> String {
 }
 
 /// A run's full result as Markdown.
-pub fn record_markdown(record: &Record) -> String {
+pub fn record_markdown(record: &RunReport) -> String {
     let mut out = String::new();
     let ms = record.elapsed.as_secs_f64() * 1000.0;
     match &record.result {
@@ -147,77 +147,22 @@ fn fence(language: &str, text: &str) -> String {
     format!("{fence}{language}\n{text}\n{fence}\n")
 }
 
-fn cell_text(value: &Value) -> String {
-    let text = match value {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    };
-    text.replace('|', "\\|").replace('\n', " ")
-}
-
 fn output_markdown(mime: &str, data: &str) -> String {
+    match formats::essence(mime).as_str() {
+        formats::TABLE_MIME => {
+            if let Ok(table) = formats::Table::parse(data) {
+                return render::table_markdown(&table, HOVER_ROWS);
+            }
+        }
+        formats::TIMESERIES_MIME => {
+            if let Ok(series) = formats::TimeSeries::parse(data) {
+                return render::timeseries_markdown(&series, HOVER_ROWS);
+            }
+        }
+        _ => {}
+    }
     let parsed: Option<Value> = serde_json::from_str(data).ok();
     match (mime, parsed) {
-        ("application/vnd.databook.table+json", Some(table)) => {
-            let columns: Vec<String> = table["columns"]
-                .as_array()
-                .map(|c| c.iter().map(cell_text).collect())
-                .unwrap_or_default();
-            let rows = table["rows"].as_array().cloned().unwrap_or_default();
-            let mut out = format!(
-                "| {} |\n|{}\n",
-                columns.join(" | "),
-                "---|".repeat(columns.len())
-            );
-            for row in rows.iter().take(HOVER_ROWS) {
-                let cells: Vec<String> = row
-                    .as_array()
-                    .map(|r| r.iter().map(cell_text).collect())
-                    .unwrap_or_default();
-                let _ = writeln!(out, "| {} |", cells.join(" | "));
-            }
-            if rows.len() > HOVER_ROWS {
-                let _ = writeln!(out, "\n… {} more rows", rows.len() - HOVER_ROWS);
-            }
-            out
-        }
-        ("application/vnd.databook.timeseries+json", Some(series)) => {
-            let all = series["series"].as_array().cloned().unwrap_or_default();
-            let mut out =
-                String::from("| series | points | min | max | last |\n|---|---|---|---|---|\n");
-            for s in all.iter().take(HOVER_ROWS) {
-                let labels = s["labels"]
-                    .as_object()
-                    .map(|l| {
-                        let pairs: Vec<String> = l
-                            .iter()
-                            .map(|(k, v)| format!("{k}={}", cell_text(v)))
-                            .collect();
-                        format!("{{{}}}", pairs.join(", "))
-                    })
-                    .unwrap_or_default();
-                let values: Vec<f64> = s["points"]
-                    .as_array()
-                    .map(|p| {
-                        p.iter()
-                            .filter_map(|pt| pt.get(1).and_then(Value::as_f64))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                let min = values.iter().cloned().fold(f64::INFINITY, f64::min);
-                let max = values.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-                let last = values.last().copied().unwrap_or(f64::NAN);
-                let _ = writeln!(
-                    out,
-                    "| `{labels}` | {} | {min} | {max} | {last} |",
-                    values.len()
-                );
-            }
-            if all.len() > HOVER_ROWS {
-                let _ = writeln!(out, "\n… {} more series", all.len() - HOVER_ROWS);
-            }
-            out
-        }
         (mime, Some(value)) if mime.contains("json") => fence(
             "json",
             &serde_json::to_string_pretty(&value).unwrap_or_else(|_| data.to_string()),

@@ -9,8 +9,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use databook_notebook::{clear_output, locate_cell, run_order, set_output};
-use databook_runtime::{Failure, LogLine, Output};
+use databook_notebook::{CellAnchor, clear_output, locate_cell, references, set_output};
+use databook_runtime::{Failure, RunReport};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tower_lsp_server::Client;
@@ -26,53 +26,67 @@ use crate::cells;
 /// because the document changed under it.
 const EDIT_ATTEMPTS: usize = 5;
 
-/// What identifies a cell across edits: its name, or its header's text.
-pub fn cell_key(cell: &databook_notebook::Cell, text: &str) -> String {
-    match cell.name() {
-        Some(name) => format!("name:{name}"),
-        None => format!("header:{}", &text[cell.header.range.clone()]),
-    }
-}
-
-/// A cell's latest run.
-#[derive(Debug, Clone)]
-pub struct Record {
-    pub result: std::result::Result<Output, Failure>,
-    pub logs: Vec<LogLine>,
-    pub elapsed: Duration,
-}
-
-/// Runs under way, and the latest result of every cell run in this session.
+/// Runs under way, and the latest result of every cell run in this
+/// session, each kept under its cell's [`CellAnchor`] (never under a key
+/// built from the header: two cells with the same header are two cells).
 #[derive(Default)]
 pub struct Runs {
     next_id: AtomicU64,
-    active: Mutex<HashMap<u64, (Uri, String, tokio::task::AbortHandle)>>,
-    records: Mutex<HashMap<Uri, HashMap<String, Record>>>,
+    active: Mutex<HashMap<u64, (Uri, CellAnchor, tokio::task::AbortHandle)>>,
+    records: Mutex<HashMap<Uri, Vec<(CellAnchor, RunReport)>>>,
 }
 
 impl Runs {
-    /// The latest record of every cell of `uri` that ran in this session.
-    pub fn records_of(&self, uri: &Uri) -> HashMap<String, Record> {
-        lock(&self.records).get(uri).cloned().unwrap_or_default()
+    /// The latest run of cell `cell` of `snapshot`, if it ran in this
+    /// session.
+    pub fn latest(&self, uri: &Uri, snapshot: &Snapshot, cell: usize) -> Option<RunReport> {
+        let records = lock(&self.records);
+        let (_, report) = records.get(uri)?.iter().find(|(anchor, _)| {
+            anchor.locate(snapshot.parse(), snapshot.text()) == Some(cell)
+        })?;
+        Some(report.clone())
     }
 
-    pub fn record(&self, uri: &Uri, key: &str) -> Option<Record> {
-        lock(&self.records).get(uri)?.get(key).cloned()
+    /// The cells of `snapshot` whose latest run failed, with the failure.
+    pub fn failed(&self, uri: &Uri, snapshot: &Snapshot) -> Vec<(usize, Failure)> {
+        let records = lock(&self.records);
+        let Some(records) = records.get(uri) else {
+            return Vec::new();
+        };
+        records
+            .iter()
+            .filter_map(|(anchor, report)| {
+                let failure = report.result.as_ref().err()?;
+                let cell = anchor.locate(snapshot.parse(), snapshot.text())?;
+                Some((cell, failure.clone()))
+            })
+            .collect()
     }
 
-    fn store(&self, uri: &Uri, key: String, record: Record) {
-        lock(&self.records)
-            .entry(uri.clone())
-            .or_default()
-            .insert(key, record);
-    }
-
-    fn forget(&self, uri: &Uri, key: Option<&str>) {
+    /// Keeps `report` as the latest run of cell `cell` of `snapshot`,
+    /// replacing the one before (and dropping those of cells that are gone).
+    fn store(&self, uri: &Uri, snapshot: &Snapshot, cell: usize, report: RunReport) {
+        let Some(anchor) = CellAnchor::of(snapshot.parse(), snapshot.text(), cell) else {
+            return;
+        };
         let mut records = lock(&self.records);
-        match key {
-            Some(key) => {
-                if let Some(cells) = records.get_mut(uri) {
-                    cells.remove(key);
+        let records = records.entry(uri.clone()).or_default();
+        records.retain(|(old, _)| {
+            old.locate(snapshot.parse(), snapshot.text())
+                .is_some_and(|at| at != cell)
+        });
+        records.push((anchor, report));
+    }
+
+    /// Forgets the latest run of cell `cell` of `snapshot`, or of every cell.
+    fn forget(&self, uri: &Uri, cell: Option<(&Snapshot, usize)>) {
+        let mut records = lock(&self.records);
+        match cell {
+            Some((snapshot, cell)) => {
+                if let Some(records) = records.get_mut(uri) {
+                    records.retain(|(anchor, _)| {
+                        anchor.locate(snapshot.parse(), snapshot.text()) != Some(cell)
+                    });
                 }
             }
             None => {
@@ -81,13 +95,16 @@ impl Runs {
         }
     }
 
-    /// Stops every run of `uri` (of the cell `key`, if given); returns how
-    /// many were stopped.
-    fn cancel(&self, uri: &Uri, key: Option<&str>) -> usize {
+    /// Stops every run of `uri` (of cell `cell` of the snapshot, if given);
+    /// returns how many were stopped.
+    fn cancel(&self, uri: &Uri, cell: Option<(&Snapshot, usize)>) -> usize {
         let mut active = lock(&self.active);
         let mut stopped = 0;
-        active.retain(|_, (run_uri, run_key, abort)| {
-            let hit = run_uri == uri && key.is_none_or(|k| k == run_key);
+        active.retain(|_, (run_uri, anchor, abort)| {
+            let hit = run_uri == uri
+                && cell.is_none_or(|(snapshot, cell)| {
+                    anchor.locate(snapshot.parse(), snapshot.text()) == Some(cell)
+                });
             if hit {
                 abort.abort();
                 stopped += 1;
@@ -183,7 +200,8 @@ pub async fn execute(
             let (index, header) = target.cell.expect("checked by target");
             let snapshot = document(state, &target.uri)?;
             let cell = find(&snapshot, index, &header)?;
-            let order = run_order(snapshot.parse(), &[cell])
+            let order = references(snapshot.parse())
+                .run_order(&[cell])
                 .map_err(|cycle| Error::invalid_params(cycle_message(&snapshot, &cycle)))?;
             run_cells(client, state, &target.uri, &snapshot, order, Some(cell)).await
         }
@@ -191,7 +209,8 @@ pub async fn execute(
             let target = target(arguments, false)?;
             let snapshot = document(state, &target.uri)?;
             let all: Vec<usize> = (0..snapshot.parse().cells.len()).collect();
-            let order = run_order(snapshot.parse(), &all)
+            let order = references(snapshot.parse())
+                .run_order(&all)
                 .map_err(|cycle| Error::invalid_params(cycle_message(&snapshot, &cycle)))?;
             run_cells(client, state, &target.uri, &snapshot, order, None).await
         }
@@ -200,8 +219,7 @@ pub async fn execute(
             let (index, header) = target.cell.expect("checked by target");
             let snapshot = document(state, &target.uri)?;
             let cell = find(&snapshot, index, &header)?;
-            let key = cell_key(&snapshot.parse().cells[cell], snapshot.text());
-            state.runs.forget(&target.uri, Some(&key));
+            state.runs.forget(&target.uri, Some((&snapshot, cell)));
             let written = write_edit(client, state, &target.uri, |snapshot| {
                 let cell = locate_cell(snapshot.parse(), snapshot.text(), index, &header);
                 Plan::for_cell(cell, |cell| {
@@ -233,15 +251,14 @@ pub async fn execute(
         }
         "databook.cancel" => {
             let target = target(arguments, false)?;
-            let key = match &target.cell {
+            let stopped = match &target.cell {
                 Some((index, header)) => {
                     let snapshot = document(state, &target.uri)?;
                     let cell = find(&snapshot, *index, header)?;
-                    Some(cell_key(&snapshot.parse().cells[cell], snapshot.text()))
+                    state.runs.cancel(&target.uri, Some((&snapshot, cell)))
                 }
-                None => None,
+                None => state.runs.cancel(&target.uri, None),
             };
-            let stopped = state.runs.cancel(&target.uri, key.as_deref());
             Ok(Some(json!({ "cancelled": stopped })))
         }
         other => Err(Error::invalid_params(format!("unknown command {other:?}"))),
@@ -267,21 +284,12 @@ fn find(snapshot: &Snapshot, index: usize, header: &str) -> Result<usize> {
 fn cycle_message(snapshot: &Snapshot, cycle: &[usize]) -> String {
     let names: Vec<String> = cycle
         .iter()
-        .map(|&i| label(&snapshot.parse().cells[i], snapshot.text()))
+        .map(|&i| cells::label(&snapshot.parse().cells[i]))
         .collect();
     format!(
         "the cells' input= options form a cycle: {}",
         names.join(" → ")
     )
-}
-
-/// How a cell is called in messages: its name, or its plugin and index.
-pub fn label(cell: &databook_notebook::Cell, _text: &str) -> String {
-    match (cell.name(), cell.plugin()) {
-        (Some(name), _) => name.to_string(),
-        (None, Some(plugin)) => format!("cell {} ({plugin})", cell.index + 1),
-        (None, None) => format!("cell {}", cell.index + 1),
-    }
 }
 
 /// Runs `order` (cells of `snapshot`, dependencies first). Cells other than
@@ -297,18 +305,19 @@ async fn run_cells(
 ) -> Result<Option<Value>> {
     let mut summary = Vec::new();
     for index in order {
-        let cell = &snapshot.parse().cells[index];
-        let key = cell_key(cell, snapshot.text());
+        let Some(anchor) = CellAnchor::of(snapshot.parse(), snapshot.text(), index) else {
+            continue;
+        };
         let is_dependency = target.is_some_and(|t| t != index);
         if is_dependency
             && state
                 .runs
-                .record(uri, &key)
+                .latest(uri, snapshot, index)
                 .is_some_and(|record| record.result.is_ok())
         {
             continue;
         }
-        let header = snapshot.text()[cell.header.range.clone()].to_string();
+        let header = anchor.header.clone();
         let run_id = state.runs.next_id.fetch_add(1, Ordering::Relaxed);
         let task = tokio::spawn(run_one(
             client.clone(),
@@ -317,7 +326,7 @@ async fn run_cells(
             index,
             header,
         ));
-        lock(&state.runs.active).insert(run_id, (uri.clone(), key.clone(), task.abort_handle()));
+        lock(&state.runs.active).insert(run_id, (uri.clone(), anchor, task.abort_handle()));
         let guard = AbortOnDrop(task.abort_handle());
         let outcome = task.await;
         drop(guard);
@@ -349,11 +358,10 @@ async fn run_one(
     let cell_index = locate_cell(snapshot.parse(), snapshot.text(), index, &header)
         .ok_or("the cell was deleted before it ran")?;
     let cell = snapshot.parse().cells[cell_index].clone();
-    let label = label(&cell, snapshot.text());
-    let key = cell_key(&cell, snapshot.text());
+    let label = cells::label(&cell);
 
     let progress = begin_progress(&client, &label).await;
-    let record = run_plugin(&state, &uri, &snapshot, &cell).await;
+    let record = run_plugin(&state, &uri, &snapshot, cell_index).await;
     let status = if record.result.is_ok() { "ok" } else { "error" };
     let elapsed_ms = record.elapsed.as_millis() as u64;
     if let Some(progress) = progress {
@@ -386,7 +394,7 @@ async fn run_one(
             })
             .collect(),
     };
-    state.runs.store(&uri, key, record);
+    state.runs.store(&uri, &snapshot, cell_index, record);
 
     let written = write_edit(&client, &state, &uri, |now| {
         let cell = locate_cell(now.parse(), now.text(), cell_index, &header);
@@ -409,51 +417,25 @@ async fn run_one(
     Ok(status)
 }
 
-/// Runs the cell's plugin with its body, options and input.
-async fn run_plugin(
-    state: &State,
-    uri: &Uri,
-    snapshot: &Snapshot,
-    cell: &databook_notebook::Cell,
-) -> Record {
-    let failed = |message: String| Record {
-        result: Err(cells::not_run(message)),
-        logs: Vec::new(),
-        elapsed: Duration::ZERO,
-    };
+/// Runs cell `cell` of `snapshot` with its input's latest result.
+async fn run_plugin(state: &State, uri: &Uri, snapshot: &Snapshot, cell: usize) -> RunReport {
     let loaded = state.plugins.current();
-    let Some(name) = cell.plugin() else {
-        return failed("the cell names no plugin".into());
+    let refs = references(snapshot.parse());
+    let latest_input = refs
+        .input_of(cell)
+        .and_then(|input| state.runs.latest(uri, snapshot, input));
+    let cell = &snapshot.parse().cells[cell];
+    let input = cells::input(cell.input(), latest_input.as_ref());
+    let lookup = |name: &str| {
+        loaded
+            .registry
+            .get(name)
+            .cloned()
+            .map_err(|error| error.to_string())
     };
-    let plugin = match loaded.registry.get(name) {
-        Ok(plugin) => plugin.clone(),
-        Err(error) => return failed(error.to_string()),
-    };
-    let input = match cell.input() {
-        None => None,
-        Some(input_name) => {
-            let key = format!("name:{input_name}");
-            match state.runs.record(uri, &key).map(|r| r.result) {
-                Some(Ok(output)) => Some(output),
-                Some(Err(_)) => return failed(format!("its input cell `{input_name}` failed")),
-                None => {
-                    return failed(format!(
-                        "its input cell `{input_name}` has not run in this session"
-                    ));
-                }
-            }
-        }
-    };
-    let (run, timeout) = match cells::prepare(cell, snapshot.text(), input, &[]) {
-        Ok(prepared) => prepared,
-        Err(message) => return failed(message),
-    };
-    let report = plugin.run(run, timeout).await;
-    Record {
-        result: report.result,
-        logs: report.logs,
-        elapsed: report.elapsed,
-    }
+    cells::prepare(cell, snapshot.text(), lookup, input, &[])
+        .run()
+        .await
 }
 
 async fn begin_progress(
