@@ -118,26 +118,97 @@ struct PluginInner {
     checking: Option<checking::GuestIndices>,
 }
 
-/// One call into a fresh instance.
-enum Call {
-    Run(plugin_exports::Cell),
-    Describe,
-    Complete(String, u32, Vec<(String, String)>),
-    Check(String, Vec<(String, String)>),
-}
-
-enum Reply {
-    Run(Result<plugin_exports::Output, plugin_exports::RunError>),
-    Describe(plugin_exports::Description),
-    Complete(Vec<completion::Item>),
-    Check(Vec<checking::Problem>),
-}
-
-/// A call's reply, with the run's log and the secrets it read.
-struct Called {
-    reply: Result<Reply, Failure>,
+/// A call's reply, with the run's log.
+struct Called<R> {
+    reply: Result<R, Failure>,
     logs: Vec<LogLine>,
-    secrets_read: Vec<String>,
+}
+
+/// The future of one call into a guest, borrowing the plugin and the store.
+type GuestCall<'a, R> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = wasmtime::Result<R>> + Send + 'a>>;
+
+/// Text a plugin supplied, in which every secret it read is replaced by
+/// `•••`. Every reply type of [`Plugin::call`] implements it, so that no
+/// reply can leave a call unmasked.
+trait Masked {
+    fn mask(&mut self, secrets: &[String]);
+}
+
+impl Masked for String {
+    fn mask(&mut self, secrets: &[String]) {
+        mask(self, secrets);
+    }
+}
+
+impl<T: Masked> Masked for Option<T> {
+    fn mask(&mut self, secrets: &[String]) {
+        if let Some(value) = self {
+            value.mask(secrets);
+        }
+    }
+}
+
+impl<T: Masked> Masked for Vec<T> {
+    fn mask(&mut self, secrets: &[String]) {
+        for item in self {
+            item.mask(secrets);
+        }
+    }
+}
+
+impl<T: Masked, E: Masked> Masked for Result<T, E> {
+    fn mask(&mut self, secrets: &[String]) {
+        match self {
+            Ok(value) => value.mask(secrets),
+            Err(error) => error.mask(secrets),
+        }
+    }
+}
+
+impl Masked for Failure {
+    fn mask(&mut self, secrets: &[String]) {
+        match self {
+            Failure::Plugin { message, hint } => {
+                message.mask(secrets);
+                hint.mask(secrets);
+            }
+            Failure::Trap { message } | Failure::Host(message) => message.mask(secrets),
+            Failure::Timeout(_) | Failure::Memory(_) | Failure::OutputTooLarge { .. } => {}
+        }
+    }
+}
+
+impl Masked for Output {
+    fn mask(&mut self, secrets: &[String]) {
+        self.mime.mask(secrets);
+        self.data.mask(secrets);
+    }
+}
+
+impl Masked for CompletionItem {
+    fn mask(&mut self, secrets: &[String]) {
+        self.label.mask(secrets);
+        self.insert.mask(secrets);
+        self.detail.mask(secrets);
+        self.documentation.mask(secrets);
+    }
+}
+
+impl Masked for Problem {
+    fn mask(&mut self, secrets: &[String]) {
+        self.message.mask(secrets);
+    }
+}
+
+impl Masked for Description {
+    fn mask(&mut self, secrets: &[String]) {
+        self.language.mask(secrets);
+        for option in &mut self.options {
+            option.name.mask(secrets);
+            option.documentation.mask(secrets);
+        }
+    }
 }
 
 impl Plugin {
@@ -224,26 +295,37 @@ impl Plugin {
             }),
         };
         let timeout = plugin.inner.manifest.limits.timeout.0;
-        let description = match plugin.call(Call::Describe, timeout).await.reply {
-            Ok(Reply::Describe(d)) => Description {
-                language: d.language,
-                options: d
-                    .options
-                    .into_iter()
-                    .map(|o| OptionDoc {
-                        name: o.name,
-                        documentation: o.documentation,
+        let described = plugin
+            .call(timeout, |inner, store, instance| {
+                Box::pin(async move {
+                    let guest = inner.exports.load(&mut *store, &instance)?;
+                    // Check the optional exports' types now, once, so that a
+                    // mismatch is a load error rather than a failure later.
+                    if let Some(completion) = &inner.completion {
+                        completion.load(&mut *store, &instance)?;
+                    }
+                    if let Some(checking) = &inner.checking {
+                        checking.load(&mut *store, &instance)?;
+                    }
+                    let d = guest.call_describe(&mut *store).await?;
+                    Ok(Description {
+                        language: d.language,
+                        options: d
+                            .options
+                            .into_iter()
+                            .map(|o| OptionDoc {
+                                name: o.name,
+                                documentation: o.documentation,
+                            })
+                            .collect(),
                     })
-                    .collect(),
-            },
-            Ok(_) => unreachable!("describe replies with a description"),
-            Err(failure) => {
-                return Err(LoadError::Describe {
-                    path: wasm_path,
-                    failure,
-                });
-            }
-        };
+                })
+            })
+            .await;
+        let description = described.reply.map_err(|failure| LoadError::Describe {
+            path: wasm_path,
+            failure,
+        })?;
         Arc::get_mut(&mut plugin.inner)
             .expect("not shared before it is returned")
             .description = description;
@@ -299,38 +381,38 @@ impl Plugin {
     pub async fn run(&self, cell: Cell, timeout: Option<Duration>) -> RunReport {
         let started = Instant::now();
         let limit = self.inner.manifest.limits.output;
-        let call = Call::Run(plugin_exports::Cell {
+        let cell = plugin_exports::Cell {
             body: cell.body,
             options: cell.options,
             input: cell.input.map(|o| plugin_exports::Output {
                 mime: o.mime,
                 data: o.data,
             }),
-        });
-        let Called {
-            reply,
-            logs,
-            secrets_read,
-        } = self.call(call, self.time_limit(timeout)).await;
-        let mut result = match reply {
-            Ok(Reply::Run(Ok(output))) if output.data.len() as u64 > limit.0 => {
-                Err(Failure::OutputTooLarge {
-                    size: ByteSize(output.data.len() as u64),
-                    limit,
-                })
-            }
-            Ok(Reply::Run(Ok(output))) => Ok(Output {
-                mime: output.mime,
-                data: output.data,
-            }),
-            Ok(Reply::Run(Err(error))) => Err(Failure::Plugin {
-                message: error.message,
-                hint: error.hint,
-            }),
-            Ok(_) => unreachable!("run replies with a result"),
-            Err(failure) => Err(failure),
         };
-        mask_result(&mut result, &secrets_read);
+        let Called { reply, logs } = self
+            .call(self.time_limit(timeout), |inner, store, instance| {
+                Box::pin(async move {
+                    let guest = inner.exports.load(&mut *store, &instance)?;
+                    let result = guest.call_run(&mut *store, &cell).await?;
+                    Ok(result
+                        .map(|output| Output {
+                            mime: output.mime,
+                            data: output.data,
+                        })
+                        .map_err(|error| Failure::Plugin {
+                            message: error.message,
+                            hint: error.hint,
+                        }))
+                })
+            })
+            .await;
+        let result = match reply.and_then(|result| result) {
+            Ok(output) if output.data.len() as u64 > limit.0 => Err(Failure::OutputTooLarge {
+                size: ByteSize(output.data.len() as u64),
+                limit,
+            }),
+            other => other,
+        };
         let elapsed = started.elapsed();
         if let Err(failure) = &result {
             tracing::debug!(plugin = %self.inner.name, %failure, ?elapsed, "run failed");
@@ -354,27 +436,37 @@ impl Plugin {
             return Ok(Vec::new());
         }
         let offset = u32::try_from(offset).unwrap_or(u32::MAX);
-        let call = Call::Complete(body.to_string(), offset, options.to_vec());
-        match self.call(call, self.time_limit(None)).await.reply? {
-            Reply::Complete(items) => Ok(items
-                .into_iter()
-                .map(|item| CompletionItem {
-                    label: item.label,
-                    insert: item.insert,
-                    detail: item.detail,
-                    documentation: item.documentation,
-                    kind: match item.kind {
-                        completion::ItemKind::Keyword => ItemKind::Keyword,
-                        completion::ItemKind::Function => ItemKind::Function,
-                        completion::ItemKind::Variable => ItemKind::Variable,
-                        completion::ItemKind::Field => ItemKind::Field,
-                        completion::ItemKind::Value => ItemKind::Value,
-                        completion::ItemKind::Text => ItemKind::Text,
-                    },
-                })
-                .collect()),
-            _ => unreachable!("complete replies with items"),
-        }
+        let (body, options) = (body.to_string(), options.to_vec());
+        self.call(self.time_limit(None), |inner, store, instance| {
+            Box::pin(async move {
+                let Some(guest) = &inner.completion else {
+                    return Ok(Vec::new());
+                };
+                let guest = guest.load(&mut *store, &instance)?;
+                let items = guest
+                    .call_complete(&mut *store, &body, offset, &options)
+                    .await?;
+                Ok(items
+                    .into_iter()
+                    .map(|item| CompletionItem {
+                        label: item.label,
+                        insert: item.insert,
+                        detail: item.detail,
+                        documentation: item.documentation,
+                        kind: match item.kind {
+                            completion::ItemKind::Keyword => ItemKind::Keyword,
+                            completion::ItemKind::Function => ItemKind::Function,
+                            completion::ItemKind::Variable => ItemKind::Variable,
+                            completion::ItemKind::Field => ItemKind::Field,
+                            completion::ItemKind::Value => ItemKind::Value,
+                            completion::ItemKind::Text => ItemKind::Text,
+                        },
+                    })
+                    .collect())
+            })
+        })
+        .await
+        .reply
     }
 
     /// Asks the plugin for problems in `body`; none when it does not check.
@@ -386,33 +478,51 @@ impl Plugin {
         if !self.can_check() {
             return Ok(Vec::new());
         }
-        let call = Call::Check(body.to_string(), options.to_vec());
-        match self.call(call, self.time_limit(None)).await.reply? {
-            Reply::Check(problems) => Ok(problems
-                .into_iter()
-                .map(|p| {
-                    // Clamp to the body so a careless plugin cannot point
-                    // past it.
-                    let end = (p.end as usize).min(body.len());
-                    Problem {
-                        start: (p.start as usize).min(end),
-                        end,
-                        severity: match p.severity {
-                            checking::Severity::Error => Severity::Error,
-                            checking::Severity::Warning => Severity::Warning,
-                            checking::Severity::Info => Severity::Info,
-                        },
-                        message: p.message,
-                    }
-                })
-                .collect()),
-            _ => unreachable!("check replies with problems"),
-        }
+        let (text, options) = (body.to_string(), options.to_vec());
+        self.call(self.time_limit(None), |inner, store, instance| {
+            Box::pin(async move {
+                let Some(guest) = &inner.checking else {
+                    return Ok(Vec::new());
+                };
+                let guest = guest.load(&mut *store, &instance)?;
+                let problems = guest.call_check(&mut *store, &text, &options).await?;
+                Ok(problems
+                    .into_iter()
+                    .map(|p| {
+                        // Clamp to the body so a careless plugin cannot
+                        // point past it.
+                        let end = (p.end as usize).min(text.len());
+                        Problem {
+                            start: (p.start as usize).min(end),
+                            end,
+                            severity: match p.severity {
+                                checking::Severity::Error => Severity::Error,
+                                checking::Severity::Warning => Severity::Warning,
+                                checking::Severity::Info => Severity::Info,
+                            },
+                            message: p.message,
+                        }
+                    })
+                    .collect())
+            })
+        })
+        .await
+        .reply
     }
 
     /// Makes one call in a fresh store and instance, within the plugin's
-    /// limits and the time limit `timeout`.
-    async fn call(&self, call: Call, timeout: Duration) -> Called {
+    /// limits and the time limit `timeout`: `guest` gets the plugin, the
+    /// store and the new instance, and calls the export it needs. Whatever
+    /// it returns is masked before it leaves.
+    async fn call<R: Masked + Send + 'static>(
+        &self,
+        timeout: Duration,
+        guest: impl for<'a> FnOnce(
+            &'a PluginInner,
+            &'a mut Store<HostState>,
+            wasmtime::component::Instance,
+        ) -> GuestCall<'a, R>,
+    ) -> Called<R> {
         let inner = &*self.inner;
         let limits = inner.manifest.limits;
         // Closed only when the runtime is dropped, which cannot happen while
@@ -431,50 +541,21 @@ impl Plugin {
 
         let work = async {
             let instance = inner.pre.instantiate_async(&mut store).await?;
-            Ok::<_, wasmtime::Error>(match call {
-                Call::Run(cell) => {
-                    let guest = inner.exports.load(&mut store, &instance)?;
-                    Reply::Run(guest.call_run(&mut store, &cell).await?)
-                }
-                Call::Describe => {
-                    let guest = inner.exports.load(&mut store, &instance)?;
-                    // Check the optional exports' types now, once, so that a
-                    // mismatch is a load error rather than a failure later.
-                    if let Some(completion) = &inner.completion {
-                        completion.load(&mut store, &instance)?;
-                    }
-                    if let Some(checking) = &inner.checking {
-                        checking.load(&mut store, &instance)?;
-                    }
-                    Reply::Describe(guest.call_describe(&mut store).await?)
-                }
-                Call::Complete(body, offset, options) => {
-                    let guest = inner.completion.as_ref().expect("checked by the caller");
-                    let guest = guest.load(&mut store, &instance)?;
-                    Reply::Complete(
-                        guest
-                            .call_complete(&mut store, &body, offset, &options)
-                            .await?,
-                    )
-                }
-                Call::Check(body, options) => {
-                    let guest = inner.checking.as_ref().expect("checked by the caller");
-                    let guest = guest.load(&mut store, &instance)?;
-                    Reply::Check(guest.call_check(&mut store, &body, &options).await?)
-                }
-            })
+            guest(inner, &mut store, instance).await
         };
         let outcome = tokio::time::timeout(timeout, work).await;
         let state = store.data_mut();
-        let reply = match outcome {
+        let mut reply = match outcome {
             Err(_elapsed) => Err(Failure::Timeout(Timeout(timeout))),
             Ok(Ok(reply)) => Ok(reply),
             Ok(Err(error)) => Err(classify(error, state, limits.memory)),
         };
+        if !state.secrets_read.is_empty() {
+            reply.mask(&state.secrets_read);
+        }
         Called {
             reply,
             logs: state.take_logs(),
-            secrets_read: std::mem::take(&mut state.secrets_read),
         }
     }
 }
@@ -514,22 +595,4 @@ fn classify(error: wasmtime::Error, state: &HostState, memory: ByteSize) -> Fail
         None => trap,
     };
     Failure::Trap { message }
-}
-
-/// Masks every secret the run read in what it returned.
-fn mask_result(result: &mut Result<Output, Failure>, secrets: &[String]) {
-    if secrets.is_empty() {
-        return;
-    }
-    match result {
-        Ok(output) => mask(&mut output.data, secrets),
-        Err(Failure::Plugin { message, hint }) => {
-            mask(message, secrets);
-            if let Some(hint) = hint {
-                mask(hint, secrets);
-            }
-        }
-        Err(Failure::Trap { message }) => mask(message, secrets),
-        Err(_) => {}
-    }
 }

@@ -235,6 +235,32 @@ async fn secret_values_are_masked_in_output_and_logs() {
 }
 
 #[tokio::test]
+async fn a_secret_is_masked_in_completion_items() {
+    let plugin = TestPlugin::new("[permissions]\nsecrets = [\"TOKEN\"]")
+        .env(&[("TOKEN", "hunter2")])
+        .load()
+        .await;
+    let items = plugin.complete("leak TOKEN", 10, &[]).await.unwrap();
+    assert_eq!(items.len(), 1);
+    let item = &items[0];
+    assert_eq!(item.label, "•••");
+    assert_eq!(item.insert.as_deref(), Some("•••"));
+    assert_eq!(item.detail.as_deref(), Some("detail •••"));
+    assert_eq!(item.documentation.as_deref(), Some("documentation •••"));
+}
+
+#[tokio::test]
+async fn a_secret_is_masked_in_check_problems() {
+    let plugin = TestPlugin::new("[permissions]\nsecrets = [\"TOKEN\"]")
+        .env(&[("TOKEN", "hunter2")])
+        .load()
+        .await;
+    let problems = plugin.check("leak TOKEN", &[]).await.unwrap();
+    let messages: Vec<&str> = problems.iter().map(|p| p.message.as_str()).collect();
+    assert_eq!(messages, ["the secret is •••"]);
+}
+
+#[tokio::test]
 async fn logs_and_printed_lines_reach_the_result() {
     let plugin = TestPlugin::new("").load().await;
     let report = plugin.run(cell("log hello from the plugin"), None).await;

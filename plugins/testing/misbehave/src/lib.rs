@@ -144,6 +144,18 @@ impl Guest for Misbehave {
 
 impl completion::Guest for Misbehave {
     fn complete(body: String, offset: u32, _options: Vec<(String, String)>) -> Vec<Item> {
+        // `leak NAME`: offers the variable's value, documented with it too,
+        // as a careless plugin might.
+        if let Some(name) = body.strip_prefix("leak ") {
+            let value = runtime::get_env(name.trim()).unwrap_or_default();
+            return vec![Item {
+                label: value.clone(),
+                insert: Some(value.clone()),
+                detail: Some(format!("detail {value}")),
+                documentation: Some(format!("documentation {value}")),
+                kind: ItemKind::Value,
+            }];
+        }
         let typed = &body[..(offset as usize).min(body.len())];
         ["loop", "alloc", "panic", "counter"]
             .into_iter()
@@ -161,6 +173,16 @@ impl completion::Guest for Misbehave {
 
 impl checking::Guest for Misbehave {
     fn check(body: String, _options: Vec<(String, String)>) -> Vec<Problem> {
+        // `leak NAME`: reports the variable's value as a problem.
+        if let Some(name) = body.strip_prefix("leak ") {
+            let value = runtime::get_env(name.trim()).unwrap_or_default();
+            return vec![Problem {
+                start: 0,
+                end: 4,
+                severity: Severity::Warning,
+                message: format!("the secret is {value}"),
+            }];
+        }
         match body.find("bad") {
             Some(start) => vec![Problem {
                 start: start as u32,
