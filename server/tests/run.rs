@@ -239,12 +239,73 @@ fn a_cycle_is_refused_before_anything_runs() {
     let path = notebook(home.path(), content);
     let output = run(home.path(), &["notes.dbk"]);
     assert_eq!(output.status.code(), Some(2));
+    let stderr = text(&output.stderr);
+    // The editor's message, at the editor's place: each `input=` value.
     assert!(
-        text(&output.stderr).contains("form a cycle"),
-        "{}",
-        text(&output.stderr)
+        stderr.contains("notes.dbk:1:27: `input=` makes a cycle: a → b → a"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("notes.dbk:3:27: `input=` makes a cycle: a → b → a"),
+        "{stderr}"
     );
     assert_eq!(std::fs::read_to_string(&path).unwrap(), content);
+}
+
+const REPEATED_NAME: &str = "\
+@plugin=echo name=x
+first
+@plugin=echo name=x
+second
+@plugin=jq name=y input=x
+.
+";
+
+#[test]
+fn a_repeated_name_is_refused_with_the_editors_message_and_place() {
+    let home = tempfile::tempdir().unwrap();
+    let path = notebook(home.path(), REPEATED_NAME);
+    for args in [&["notes.dbk"][..], &["notes.dbk", "--cell", "y"]] {
+        let output = run(home.path(), args);
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("notes.dbk:3:19: another cell above is already named `x`"),
+            "{args:?}: {stderr}"
+        );
+        assert!(stderr.contains("nothing was run"), "{stderr}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), REPEATED_NAME);
+    }
+}
+
+#[test]
+fn an_unknown_input_is_refused_before_anything_runs() {
+    let home = tempfile::tempdir().unwrap();
+    let content = "@plugin=echo name=first\nx\n@plugin=jq input=frist\n.\n";
+    let path = notebook(home.path(), content);
+    let output = run(home.path(), &["notes.dbk"]);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("notes.dbk:3:18: no cell is named `frist`"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), content);
+}
+
+#[test]
+fn a_timeout_in_hours_runs_and_a_bad_one_fails_with_the_editors_message() {
+    let home = tempfile::tempdir().unwrap();
+    let content = "@plugin=echo timeout=1h\nhello\n@end\n@plugin=echo timeout=10\nworld\n";
+    let path = notebook(home.path(), content);
+    let output = run(home.path(), &["notes.dbk"]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        "@plugin=echo timeout=1h\nhello\n@output status=ok mime=text/plain\n> hello\n@end\n\
+         @plugin=echo timeout=10\nworld\n@output status=error mime=text/plain\n\
+         > `10` is not a duration: write a positive whole number with `ms`, `s`, `m` or `h`, like `500ms`, `10s`, `2m` or `1h`\n"
+    );
 }
 
 /// README's run command runs the tour; its outputs must stay current, so

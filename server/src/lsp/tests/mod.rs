@@ -756,3 +756,123 @@ async fn a_plugin_folder_named_in_a_new_databook_toml_is_picked_up() {
         })
         .await;
 }
+
+async fn hover_value(editor: &mut Editor, line: u32) -> String {
+    let hover = editor
+        .request(
+            "textDocument/hover",
+            json!({"textDocument": {"uri": URI}, "position": {"line": line, "character": 2}}),
+        )
+        .await;
+    hover["contents"]["value"].as_str().unwrap_or_default().to_string()
+}
+
+#[tokio::test]
+async fn two_cells_with_the_same_header_keep_their_own_results() {
+    let (mut editor, _root) = start().await;
+    // The second cell's output is from an earlier session.
+    let text = "@plugin=echo\nfirst body\n@plugin=echo\nsecond body\n@output status=ok mime=text/plain\n> old\n";
+    editor.open(URI, text).await;
+    let run = lens_command(&mut editor, "▶ Run", 0).await;
+    execute(&mut editor, &run).await;
+    assert_eq!(
+        editor.text(URI),
+        "@plugin=echo\nfirst body\n@output status=ok mime=text/plain\n> first body\n@plugin=echo\nsecond body\n@output status=ok mime=text/plain\n> old\n"
+    );
+    let first = hover_value(&mut editor, 2).await;
+    assert!(first.contains("first body"), "{first}");
+    let second = hover_value(&mut editor, 6).await;
+    assert!(second.contains("earlier session"), "{second}");
+    assert!(!second.contains("first body"), "{second}");
+}
+
+#[tokio::test]
+async fn a_failed_run_marks_only_its_own_cell_when_headers_repeat() {
+    let (mut editor, _root) = start().await;
+    let text = "@plugin=misbehave timeout=100ms\nloop\n@end\n@plugin=misbehave timeout=100ms\nloop\n";
+    editor.open(URI, text).await;
+    let run = lens_command(&mut editor, "▶ Run", 0).await;
+    execute(&mut editor, &run).await;
+    let found = editor
+        .wait_for("textDocument/publishDiagnostics", |p| {
+            p["diagnostics"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|d| d["code"] == "run-failed")
+        })
+        .await;
+    let lines: Vec<&Value> = found["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["code"] == "run-failed")
+        .map(|d| &d["range"]["start"]["line"])
+        .collect();
+    assert_eq!(lines, [&json!(0)]);
+}
+
+#[tokio::test]
+async fn cancelling_one_cell_leaves_its_twin_running() {
+    let (mut editor, _root) = start().await;
+    let text = "@plugin=misbehave\nsleep 2000\n@end\n@plugin=misbehave\nsleep 2000\n";
+    editor.open(URI, text).await;
+    let second = lens_command(&mut editor, "▶ Run", 1).await;
+    let (_, running) = {
+        let started = editor
+            .request_later(
+                "workspace/executeCommand",
+                json!({"command": second["command"], "arguments": second["arguments"]}),
+            )
+            .await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        started
+    };
+    // Cancel the first cell, which is not running: nothing is stopped.
+    let first = lens_command(&mut editor, "▶ Run", 0).await;
+    let cancel = json!({"command": "databook.cancel", "arguments": first["arguments"]});
+    let result = execute(&mut editor, &cancel).await;
+    assert_eq!(result["cancelled"], 0);
+    let finished = response_within(10, running).await;
+    assert_eq!(finished["result"]["runs"][0]["status"], "ok", "{finished}");
+}
+
+#[tokio::test]
+async fn numbers_written_as_strings_read_the_same_in_the_file_and_in_hover() {
+    let (mut editor, _root) = start().await;
+    let text = "@plugin=echo mime=application/vnd.databook.timeseries+json\n{\"series\": [{\"labels\": {\"job\": \"a\"}, \"points\": [[1,\"0.5\"],[2,\"1.5\"],[3,\"1\"]]}]}\n";
+    editor.open(URI, text).await;
+    let run = lens_command(&mut editor, "▶ Run", 0).await;
+    execute(&mut editor, &run).await;
+    assert!(
+        editor
+            .text(URI)
+            .ends_with("> {job=\"a\"}  ▁█▅  min 0.5  max 1.5  last 1\n"),
+        "{}",
+        editor.text(URI)
+    );
+    let value = hover_value(&mut editor, 3).await;
+    assert!(
+        value.contains("| `{job=\"a\"}` | 3 | 0.5 | 1.5 | 1 |"),
+        "{value}"
+    );
+}
+
+#[tokio::test]
+async fn header_completion_offers_every_databook_option() {
+    let labels = labels_at("@plugin=echo $0\nbody\n").await;
+    for key in ["name=", "input=", "timeout=", "check="] {
+        assert!(labels.contains(&key.to_string()), "{key} in {labels:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_timeout_in_hours_is_no_diagnostic() {
+    let (mut editor, _root) = start().await;
+    editor
+        .open(URI, "@plugin=echo timeout=1h\nx\n@plugin=echo timeout=10\ny\n")
+        .await;
+    let found = diagnostics(&mut editor, 1).await;
+    assert_eq!(codes(&found), ["bad-timeout"]);
+    assert_eq!(found[0]["range"]["start"]["line"], 2);
+}
