@@ -196,14 +196,10 @@ impl<'de> Deserialize<'de> for Number {
             Value::Number(n) => Ok(Number(n.as_f64())),
             Value::String(s) => match s.trim().parse::<f64>() {
                 Ok(v) => Ok(Number(Some(v))),
-                Err(_) => Err(serde::de::Error::custom(format!(
-                    "{s:?} is not a number"
-                ))),
+                Err(_) => Err(serde::de::Error::custom(format!("{s:?} is not a number"))),
             },
             Value::Null => Ok(Number(None)),
-            other => Err(serde::de::Error::custom(format!(
-                "{other} is not a number"
-            ))),
+            other => Err(serde::de::Error::custom(format!("{other} is not a number"))),
         }
     }
 }

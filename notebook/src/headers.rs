@@ -15,8 +15,8 @@ use hashbrown::HashTable;
 use rustc_hash::{FxBuildHasher, FxHashMap};
 
 use crate::analysis::{Catalog, Diagnostic, PluginInfo};
-use crate::options::is_databook_option;
 use crate::document::{CellId, Document};
+use crate::options::is_databook_option;
 use crate::syntax::{Cell, Parse, Severity, TextRange, is_plugin_name};
 
 /// The header diagnostics of one document, updated from each new parse.

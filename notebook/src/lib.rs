@@ -8,8 +8,8 @@
 pub mod analysis;
 mod document;
 mod dump;
-pub mod formats;
 pub mod edit;
+pub mod formats;
 mod headers;
 mod line_index;
 mod options;
@@ -27,13 +27,12 @@ pub use crate::dump::dump_parse;
 pub use crate::edit::{CellAnchor, Edit, clear_output, locate_cell, set_output};
 pub use crate::headers::matching_ends;
 pub use crate::line_index::{LineCol, LineIndex};
-pub use crate::render::{output_block, render, render_error};
 pub use crate::options::{
     CellOptions, CheckMode, DATABOOK_OPTIONS, OptionProblem, OwnOption, is_cell_name,
     is_databook_option,
 };
+pub use crate::render::{output_block, render, render_error};
 pub use crate::syntax::{
-    Cell, ErrorKind, Header, Misspelling, OptionEntry, OutputBlock, Parse,
-    Severity, Spanned, Status, SyntaxError, TextRange, is_option_key, is_plugin_name, parse,
-    quote_value,
+    Cell, ErrorKind, Header, Misspelling, OptionEntry, OutputBlock, Parse, Severity, Spanned,
+    Status, SyntaxError, TextRange, is_option_key, is_plugin_name, parse, quote_value,
 };

@@ -319,7 +319,11 @@ pub fn timeseries_markdown(timeseries: &TimeSeries, max_rows: usize) -> String {
         }
     }
     if timeseries.series.len() > max_rows {
-        let _ = writeln!(out, "\n… {} more series", timeseries.series.len() - max_rows);
+        let _ = writeln!(
+            out,
+            "\n… {} more series",
+            timeseries.series.len() - max_rows
+        );
     }
     out
 }

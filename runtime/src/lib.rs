@@ -16,11 +16,11 @@ mod http;
 mod plugin;
 mod registry;
 
-
 pub use config::{
     API_VERSION, HttpGrant, Limits, Manifest, PermissionOverride, Permissions, WORKSPACE_FILE,
     Workspace,
 };
+pub use databook_stdx::{ByteSize, Timeout};
 pub use discovery::{Builtin, SearchPath, Source};
 pub use engine::{Runtime, RuntimeOptions};
 pub use error::{ConfigError, Failure, LoadError};
@@ -31,4 +31,3 @@ pub use plugin::{
     Severity,
 };
 pub use registry::{Entry, LookupError, Registry};
-pub use databook_stdx::{ByteSize, Timeout};

@@ -1,12 +1,12 @@
 //! Every plugin the search path finds, loaded: the good ones ready to run,
 //! the broken ones with the reason, so one bad plugin never stops the rest.
 
-use databook_stdx::suggestions;
 use crate::config::Workspace;
 use crate::discovery::{SearchPath, Source};
 use crate::engine::Runtime;
 use crate::error::LoadError;
 use crate::plugin::Plugin;
+use databook_stdx::suggestions;
 
 /// One plugin found on the search path, and how its load went.
 pub struct Entry {

@@ -25,12 +25,12 @@ pub fn prepare(
     input: Result<Option<Output>, String>,
     overrides: &[(String, String)],
 ) -> Prepared {
-    let plugin = match cell.plugin() {
-        None => Err("the cell names no plugin".to_string()),
-        Some(name) => lookup(name),
-    };
-    Prepared(plugin.and_then(|plugin| {
-        let input = input?;
+    // An input that failed is named first: it is the cause to fix.
+    Prepared(input.and_then(|input| {
+        let plugin = match cell.plugin() {
+            None => Err("the cell names no plugin".to_string()),
+            Some(name) => lookup(name),
+        }?;
         if let Some(problem) = cell.options().problems.first() {
             return Err(problem.message.clone());
         }

@@ -61,29 +61,7 @@ pub async fn run(cli: &Cli, args: &RunArgs) -> anyhow::Result<ExitCode> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let parsed = parse(&text);
-    // A notebook whose names do not say which cell an input is runs
-    // nothing: the same findings, at the same places, as the editor shows.
-    let refs = references(&parsed);
-    if !refs.problems.is_empty() {
-        for problem in &refs.problems {
-            let (line, column) = line_column(&text, problem.range.start);
-            eprintln!(
-                "{}:{line}:{column}: {}",
-                path.display(),
-                problem.message
-            );
-        }
-        bail!(
-            "{} has {} problem{} with cell names and inputs; nothing was run",
-            path.display(),
-            refs.problems.len(),
-            if refs.problems.len() == 1 { "" } else { "s" }
-        );
-    }
-    let targets = targets(&parsed, &args.cells)?;
-    let order = refs
-        .run_order(&targets)
-        .expect("a notebook without reference problems has no cycle");
+    let (refs, order) = plan(path, &text, &parsed, &args.cells)?;
 
     let dir = path
         .parent()
@@ -165,6 +143,36 @@ pub async fn run(cli: &Cli, args: &RunArgs) -> anyhow::Result<ExitCode> {
         }
     );
     Ok(ExitCode::from(exit))
+}
+
+/// What `databook run` runs: the cells in `input=` order, or why it runs
+/// nothing. A notebook whose names do not say which cell an input is is
+/// refused, with the same findings, at the same places, as the editor shows.
+fn plan(
+    path: &Path,
+    text: &str,
+    parsed: &Parse,
+    names: &[String],
+) -> anyhow::Result<(References, Vec<usize>)> {
+    let refs = references(parsed);
+    if !refs.problems.is_empty() {
+        for problem in &refs.problems {
+            let (line, column) = line_column(text, problem.range.start);
+            eprintln!("{}:{line}:{column}: {}", path.display(), problem.message);
+        }
+        bail!(
+            "{} has {} problem{} with cell names and inputs; nothing was run",
+            path.display(),
+            refs.problems.len(),
+            if refs.problems.len() == 1 { "" } else { "s" }
+        );
+    }
+    let targets = targets(parsed, names)?;
+    // Cycles are among the problems above, so this only guards.
+    let order = refs
+        .run_order(&targets)
+        .map_err(|_| anyhow::anyhow!("the cells' input= options form a cycle"))?;
+    Ok((refs, order))
 }
 
 /// The cells to run: every cell, or those named (an unknown name is an
@@ -417,4 +425,105 @@ fn write_outputs(
     temp.persist(path)
         .with_context(|| format!("cannot replace {}", path.display()))?;
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// A notebook of cells drawn from a few names, so that names repeat,
+    /// inputs name cells or nothing, and cycles form.
+    fn notebook() -> impl Strategy<Value = String> {
+        // Most cells have a name of their own; some none, some another's.
+        let name = prop_oneof![
+            16 => Just(None),
+            1 => Just(Some(None)),
+            1 => (0..12usize).prop_map(|n| Some(Some(n))),
+        ];
+        let cell = (
+            name,
+            prop::option::weighted(0.5, 0..100usize),
+            any::<bool>(),
+        );
+        prop::collection::vec(cell, 0..12).prop_map(|cells| {
+            let mut text = String::new();
+            for (i, (name, input, echo)) in cells.into_iter().enumerate() {
+                text.push_str(if echo { "@plugin=echo" } else { "@plugin=jq" });
+                match name {
+                    None => text.push_str(&format!(" name=c{i}")),
+                    Some(None) => {}
+                    Some(Some(n)) => text.push_str(&format!(" name=c{n}")),
+                }
+                // Mostly a cell above; now and then any name, which may be
+                // below (a possible cycle) or nobody's.
+                match input {
+                    Some(u) if u < 90 && i > 0 => text.push_str(&format!(" input=c{}", u % i)),
+                    Some(u) if u >= 90 => text.push_str(&format!(" input=c{}", u - 90)),
+                    Some(_) => {}
+                    None => {}
+                }
+                text.push_str(&format!("\nbody {i}\n"));
+            }
+            text
+        })
+    }
+
+    fn args(cells: Vec<String>) -> RunArgs {
+        RunArgs {
+            notebook: PathBuf::from("notes.dbk"),
+            cells,
+            check: false,
+            junit: None,
+            json: false,
+            jobs: 3,
+            set: Vec::new(),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(500))]
+
+        /// Whatever the names, the scheduler either refuses or runs exactly
+        /// the cells `run_order` gives, each after its input: a cell whose
+        /// input ran first is told that input failed (no plugin is loaded
+        /// here, so every run fails), never that it has not run.
+        #[test]
+        fn the_scheduler_runs_exactly_the_planned_cells_or_refuses(
+            text in notebook(),
+            target in prop::option::weighted(0.3, 0..12usize),
+        ) {
+            let parsed = parse(&text);
+            let names: Vec<String> = target.map(|t| format!("c{t}")).into_iter().collect();
+            let Ok((refs, order)) = plan(Path::new("notes.dbk"), &text, &parsed, &names) else {
+                // Refused: the notebook has a reference problem or the
+                // named cell does not exist.
+                let problems = references(&parsed).problems;
+                let named = names.iter().all(|n| parsed.cells.iter().any(|c| c.name() == Some(n)));
+                prop_assert!(!problems.is_empty() || !named);
+                return Ok(());
+            };
+            prop_assert_eq!(Ok(order.clone()), references(&parsed).run_order(
+                &if names.is_empty() {
+                    (0..parsed.cells.len()).collect::<Vec<_>>()
+                } else {
+                    parsed.cells.iter().filter(|c| c.name() == names.first().map(String::as_str)).map(|c| c.index).take(1).collect()
+                }
+            ));
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let done = runtime.block_on(run_cells(&parsed, &refs, &text, &order, &HashMap::new(), &args(names)));
+            let ran: HashSet<usize> = done.keys().copied().collect();
+            prop_assert_eq!(ran, order.iter().copied().collect::<HashSet<_>>());
+            for &index in &order {
+                let message = done[&index].result.as_ref().unwrap_err().to_string();
+                match parsed.cells[index].input() {
+                    Some(input) => prop_assert_eq!(message, format!("its input cell `{input}` failed")),
+                    None => prop_assert!(message.starts_with("no plugin named"), "{}", message),
+                }
+            }
+        }
+    }
 }

@@ -9,8 +9,8 @@ use databook_runtime::Plugin;
 use serde_json::Value;
 use tower_lsp_server::ls_types::*;
 
-use databook_runtime::RunReport;
 use super::{State, convert};
+use databook_runtime::RunReport;
 
 /// How many table rows or series a hover shows before saying how many more.
 const HOVER_ROWS: usize = 200;

@@ -41,9 +41,10 @@ impl Runs {
     /// session.
     pub fn latest(&self, uri: &Uri, snapshot: &Snapshot, cell: usize) -> Option<RunReport> {
         let records = lock(&self.records);
-        let (_, report) = records.get(uri)?.iter().find(|(anchor, _)| {
-            anchor.locate(snapshot.parse(), snapshot.text()) == Some(cell)
-        })?;
+        let (_, report) = records
+            .get(uri)?
+            .iter()
+            .find(|(anchor, _)| anchor.locate(snapshot.parse(), snapshot.text()) == Some(cell))?;
         Some(report.clone())
     }
 

@@ -764,7 +764,10 @@ async fn hover_value(editor: &mut Editor, line: u32) -> String {
             json!({"textDocument": {"uri": URI}, "position": {"line": line, "character": 2}}),
         )
         .await;
-    hover["contents"]["value"].as_str().unwrap_or_default().to_string()
+    hover["contents"]["value"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
 }
 
 #[tokio::test]
@@ -789,7 +792,8 @@ async fn two_cells_with_the_same_header_keep_their_own_results() {
 #[tokio::test]
 async fn a_failed_run_marks_only_its_own_cell_when_headers_repeat() {
     let (mut editor, _root) = start().await;
-    let text = "@plugin=misbehave timeout=100ms\nloop\n@end\n@plugin=misbehave timeout=100ms\nloop\n";
+    let text =
+        "@plugin=misbehave timeout=100ms\nloop\n@end\n@plugin=misbehave timeout=100ms\nloop\n";
     editor.open(URI, text).await;
     let run = lens_command(&mut editor, "▶ Run", 0).await;
     execute(&mut editor, &run).await;
@@ -870,7 +874,10 @@ async fn header_completion_offers_every_databook_option() {
 async fn a_timeout_in_hours_is_no_diagnostic() {
     let (mut editor, _root) = start().await;
     editor
-        .open(URI, "@plugin=echo timeout=1h\nx\n@plugin=echo timeout=10\ny\n")
+        .open(
+            URI,
+            "@plugin=echo timeout=1h\nx\n@plugin=echo timeout=10\ny\n",
+        )
         .await;
     let found = diagnostics(&mut editor, 1).await;
     assert_eq!(codes(&found), ["bad-timeout"]);
