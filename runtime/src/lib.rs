@@ -15,6 +15,7 @@ mod host;
 mod http;
 mod plugin;
 mod registry;
+mod summary;
 
 pub use config::{
     API_VERSION, HttpGrant, Limits, Manifest, PermissionOverride, Permissions, WORKSPACE_FILE,
@@ -31,3 +32,4 @@ pub use plugin::{
     Severity,
 };
 pub use registry::{Entry, LookupError, Registry};
+pub use summary::Summary;

@@ -3,7 +3,6 @@
 //! the plugin's error, 2 when it could not be run (usage, unknown plugin,
 //! no connection).
 
-use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -13,7 +12,8 @@ use databook_runtime::Timeout;
 use tonic::transport::Endpoint;
 use tonic::{Code, Request, Status};
 
-use crate::exec::{parse_option, parse_timeout, render};
+use crate::exec::{parse_option, parse_timeout};
+use crate::terminal;
 use crate::serve::proto::databook_client::DatabookClient;
 use crate::serve::proto::{CellOption, GetRequest};
 use crate::serve::{DEFAULT_ADDR, HINT_KEY};
@@ -76,29 +76,23 @@ pub async fn call(args: &CallArgs) -> anyhow::Result<ExitCode> {
         Ok(response) => {
             let response = response.into_inner();
             for line in &response.logs {
-                eprintln!("{}: {}: {}", args.plugin, line.level, line.message);
+                terminal::print_log(&args.plugin, &line.level, &line.message);
             }
-            let mut stdout = std::io::stdout().lock();
-            let text = render(&response.mime, &response.data);
-            stdout.write_all(text.as_bytes())?;
-            if !text.ends_with('\n') {
-                stdout.write_all(b"\n")?;
-            }
-            stdout.flush()?;
+            terminal::print_result(&response.mime, &response.data)?;
             return Ok(ExitCode::SUCCESS);
         }
         Err(status) => status,
     };
     let (code, message) = explain(&status, args.timeout, &url);
     if code == 1 {
-        eprintln!("error: {}: {message}", args.plugin);
-        if let Some(hint) = status.metadata().get_bin(HINT_KEY)
-            && let Ok(hint) = hint.to_bytes()
-        {
-            eprintln!("hint: {}", String::from_utf8_lossy(&hint));
-        }
+        let hint = status
+            .metadata()
+            .get_bin(HINT_KEY)
+            .and_then(|hint| hint.to_bytes().ok())
+            .map(|hint| String::from_utf8_lossy(&hint).into_owned());
+        terminal::print_error(&args.plugin, &message, hint.as_deref());
     } else {
-        eprintln!("error: {message}");
+        eprintln!("error: {}", terminal::escape_controls(&message));
     }
     Ok(ExitCode::from(code))
 }

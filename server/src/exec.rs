@@ -2,7 +2,7 @@
 //! stdout. Exit 0 on a result, 1 on the plugin's error, 2 when it could not
 //! be run at all.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -10,6 +10,7 @@ use clap::Args;
 use databook_runtime::{Cell, Registry};
 
 use crate::cli::{Cli, process_env};
+use crate::terminal;
 
 #[derive(Debug, Args)]
 pub struct ExecArgs {
@@ -43,39 +44,18 @@ pub async fn exec(cli: &Cli, args: &ExecArgs) -> anyhow::Result<ExitCode> {
     };
     let report = plugin.run(cell, args.timeout).await;
     for line in &report.logs {
-        eprintln!("{}: {}: {}", plugin.name(), line.level, line.message);
+        terminal::print_log(plugin.name(), &line.level.to_string(), &line.message);
     }
     match report.result {
         Ok(output) => {
-            let mut stdout = std::io::stdout().lock();
-            let text = render(&output.mime, &output.data);
-            stdout.write_all(text.as_bytes())?;
-            if !text.ends_with('\n') {
-                stdout.write_all(b"\n")?;
-            }
-            stdout.flush()?;
+            terminal::print_result(&output.mime, &output.data)?;
             Ok(ExitCode::SUCCESS)
         }
         Err(failure) => {
-            eprintln!("error: {}: {failure}", plugin.name());
-            if let Some(hint) = failure.hint() {
-                eprintln!("hint: {hint}");
-            }
+            terminal::print_error(plugin.name(), &failure.to_string(), failure.hint());
             Ok(ExitCode::from(1))
         }
     }
-}
-
-/// The text of a result for a terminal: JSON pretty-printed, the rest as
-/// it is.
-pub(crate) fn render(mime: &str, data: &str) -> String {
-    if (mime == "application/json" || mime.ends_with("+json"))
-        && let Ok(value) = serde_json::from_str::<serde_json::Value>(data)
-        && let Ok(pretty) = serde_json::to_string_pretty(&value)
-    {
-        return pretty;
-    }
-    data.to_string()
 }
 
 pub(crate) fn parse_option(text: &str) -> Result<(String, String), String> {

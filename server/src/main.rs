@@ -12,6 +12,7 @@ mod lsp;
 mod plugin_cmd;
 mod plugins;
 mod serve;
+mod terminal;
 
 use std::process::ExitCode;
 

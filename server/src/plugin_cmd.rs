@@ -303,17 +303,11 @@ async fn build(cli: &Cli, dir: &Path) -> anyhow::Result<ExitCode> {
         &name,
     )
     .await?;
-    let mut exports = vec!["run", "describe"];
-    if plugin.can_complete() {
-        exports.push("complete");
-    }
-    if plugin.can_check() {
-        exports.push("check");
-    }
+    let summary = plugin.summary();
     println!(
         "loaded {name} {} ({}); run it with: databook exec --plugins {} {name}",
-        plugin.manifest().version,
-        exports.join(", "),
+        summary.version,
+        summary.exports.join(", "),
         dir.display(),
     );
     Ok(ExitCode::SUCCESS)

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
-use databook_runtime::{Plugin, Registry};
+use databook_runtime::{Registry, Summary};
 
 use crate::cli::{Cli, process_env};
 
@@ -21,7 +21,7 @@ pub async fn list(cli: &Cli, _args: &PluginsArgs) -> anyhow::Result<ExitCode> {
             out.push('\n');
         }
         match &entry.plugin {
-            Ok(plugin) => describe(&mut out, plugin),
+            Ok(plugin) => describe(&mut out, &plugin.summary()),
             Err(error) => {
                 let _ = writeln!(out, "{}  FAILED TO LOAD", entry.name);
                 let _ = writeln!(out, "  from:     {}", entry.source);
@@ -42,44 +42,22 @@ fn list_or_none(items: impl IntoIterator<Item = String>) -> String {
     }
 }
 
-fn describe(out: &mut String, plugin: &Plugin) {
-    let manifest = plugin.manifest();
-    let grant = plugin.grant();
+fn describe(out: &mut String, plugin: &Summary) {
     let _ = writeln!(
         out,
         "{} {}  {}",
-        manifest.name, manifest.version, manifest.description
+        plugin.name, plugin.version, plugin.description
     );
-    let _ = writeln!(out, "  from:     {}", plugin.source());
-    let mut exports = vec!["run", "describe"];
-    if plugin.can_complete() {
-        exports.push("complete");
-    }
-    if plugin.can_check() {
-        exports.push("check");
-    }
-    let _ = writeln!(out, "  exports:  {}", exports.join(", "));
-    let env = plugin
-        .permissions()
-        .env
-        .iter()
-        .map(|name| match grant.env(name) {
-            Some(_) => format!("{name} (set)"),
-            None => format!("{name} (unset)"),
-        });
-    let _ = writeln!(out, "  env:      {}", list_or_none(env));
-    let secrets = plugin.permissions().secrets.iter().cloned();
-    let _ = writeln!(out, "  secrets:  {}", list_or_none(secrets));
-    let http = grant.origins().map(|(origin, from)| {
-        let origin = origin.to_string();
-        if from == origin {
-            origin
-        } else {
-            format!("{origin} (from {from})")
-        }
-    });
-    let _ = writeln!(out, "  http:     {}", list_or_none(http));
-    let limits = manifest.limits;
+    let _ = writeln!(out, "  from:     {}", plugin.source);
+    let _ = writeln!(out, "  exports:  {}", plugin.exports.join(", "));
+    let _ = writeln!(out, "  env:      {}", list_or_none(plugin.env_texts()));
+    let _ = writeln!(
+        out,
+        "  secrets:  {}",
+        list_or_none(plugin.secrets.iter().cloned())
+    );
+    let _ = writeln!(out, "  http:     {}", list_or_none(plugin.origin_texts()));
+    let limits = plugin.limits;
     let _ = writeln!(
         out,
         "  limits:   timeout {}, memory {}, output {}",

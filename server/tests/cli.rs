@@ -228,3 +228,45 @@ fn broken_workspace_file_exits_2_with_its_line() {
         "{stderr}"
     );
 }
+
+#[test]
+fn escape_sequences_from_a_plugin_never_reach_the_terminal_raw() {
+    let home = tempfile::tempdir().unwrap();
+    let mut command = databook(home.path());
+    command.arg("--plugins").arg(testing_plugins());
+    // A clipboard write (OSC 52), then a carriage return that would
+    // overwrite the line.
+    command.args(["exec", "misbehave", "print \u{1b}]52;c;aGk=\u{7}safe\rforged"]);
+    let output = run(command, "");
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains(['\u{1b}', '\u{7}', '\r']), "{stderr:?}");
+    assert!(
+        stderr.contains("misbehave: info: \\u{1b}]52;c;aGk=\\u{7}safe\\u{d}forged"),
+        "{stderr}"
+    );
+}
+
+/// On a terminal (here `script`'s pseudo-terminal), a result is shown as
+/// the notebook renders it.
+#[test]
+fn on_a_terminal_a_table_is_shown_aligned() {
+    let home = tempfile::tempdir().unwrap();
+    let program = env!("CARGO_BIN_EXE_databook");
+    let table = r#"{"columns":["job","value"],"rows":[["a","1"],["bb","22"]]}"#;
+    let inner = format!(
+        "{program} exec echo '{table}' --opt mime=application/vnd.databook.table+json"
+    );
+    let mut command = Command::new("script");
+    command
+        .args(["-qec", &inner, "/dev/null"])
+        .env("HOME", home.path())
+        .env("XDG_CACHE_HOME", home.path().join("cache"))
+        .env("XDG_DATA_HOME", home.path().join("data"))
+        .env_remove("DATABOOK_PLUGINS")
+        .current_dir(home.path());
+    let output = run(command, "");
+    let stdout = text(&output.stdout).replace("\r\n", "\n");
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("job  value\n───  ─────\na        1\nbb      22\n"), "{stdout}");
+}

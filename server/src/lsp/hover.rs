@@ -69,45 +69,30 @@ fn code_list(items: impl IntoIterator<Item = String>) -> String {
 /// A plugin as Markdown: description, version, permissions with every
 /// `$NAME` resolved, limits, options, and where it was loaded from.
 pub fn plugin_markdown(plugin: &Plugin) -> String {
-    let manifest = plugin.manifest();
-    let grant = plugin.grant();
-    let permissions = plugin.permissions();
+    let plugin = plugin.summary();
     let mut out = format!(
         "**{}** {}: {}\n\n",
-        manifest.name, manifest.version, manifest.description
+        plugin.name, plugin.version, plugin.description
     );
-    let env = permissions.env.iter().map(|name| match grant.env(name) {
-        Some(_) => format!("{name} (set)"),
-        None => format!("{name} (unset)"),
-    });
-    let _ = writeln!(out, "- **reads** {}", code_list(env));
-    if !permissions.secrets.is_empty() {
+    let _ = writeln!(out, "- **reads** {}", code_list(plugin.env_texts()));
+    if !plugin.secrets.is_empty() {
         let _ = writeln!(
             out,
             "- **secrets** {} (masked as `•••` in outputs and logs)",
-            code_list(permissions.secrets.iter().cloned())
+            code_list(plugin.secrets.iter().cloned())
         );
     }
-    let origins = grant.origins().map(|(origin, from)| {
-        let origin = origin.to_string();
-        if from == origin {
-            origin
-        } else {
-            format!("{origin} (from {from})")
-        }
-    });
-    let _ = writeln!(out, "- **calls** {}", code_list(origins));
-    let limits = manifest.limits;
+    let _ = writeln!(out, "- **calls** {}", code_list(plugin.origin_texts()));
+    let limits = plugin.limits;
     let _ = writeln!(
         out,
         "- **limits** timeout {}, memory {}, output {}",
         limits.timeout, limits.memory, limits.output
     );
-    let _ = writeln!(out, "- **loaded from** `{}`", plugin.source());
-    let options = &plugin.description().options;
-    if !options.is_empty() {
+    let _ = writeln!(out, "- **loaded from** `{}`", plugin.source);
+    if !plugin.options.is_empty() {
         out.push_str("\n**Options**\n\n");
-        for option in options {
+        for option in &plugin.options {
             let _ = writeln!(out, "- `{}=`: {}", option.name, option.documentation);
         }
     }

@@ -171,34 +171,30 @@ pub fn status_of(failure: &Failure) -> Status {
 
 /// What a loaded plugin is, may touch and is allowed, for `ListPlugins`.
 fn describe(plugin: &Plugin) -> proto::LoadedPlugin {
-    let manifest = plugin.manifest();
-    let permissions = plugin.permissions();
-    let mut exports = Vec::new();
-    if plugin.can_complete() {
-        exports.push("complete".to_string());
-    }
-    if plugin.can_check() {
-        exports.push("check".to_string());
-    }
+    let plugin = plugin.summary();
     let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
     proto::LoadedPlugin {
-        version: manifest.version.clone(),
-        description: manifest.description.clone(),
-        exports,
+        exports: plugin
+            .optional_exports()
+            .iter()
+            .map(|e| e.to_string())
+            .collect(),
         permissions: Some(proto::Permissions {
-            env: permissions.env.clone(),
-            secrets: permissions.secrets.clone(),
+            env: plugin.env.into_iter().map(|(name, _)| name).collect(),
+            secrets: plugin.secrets,
             http: plugin
-                .grant()
-                .origins()
-                .map(|(origin, _)| origin.to_string())
+                .origins
+                .into_iter()
+                .map(|(origin, _)| origin)
                 .collect(),
         }),
         limits: Some(proto::Limits {
-            timeout_ms: millis(manifest.limits.timeout.0),
-            memory_bytes: manifest.limits.memory.0,
-            output_bytes: manifest.limits.output.0,
+            timeout_ms: millis(plugin.limits.timeout.0),
+            memory_bytes: plugin.limits.memory.0,
+            output_bytes: plugin.limits.output.0,
         }),
+        version: plugin.version,
+        description: plugin.description,
     }
 }
 
