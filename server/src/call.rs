@@ -13,7 +13,7 @@ use tonic::transport::Endpoint;
 use tonic::{Code, Request, Status};
 
 use crate::exec::{parse_option, parse_timeout};
-use crate::terminal;
+use databook::terminal;
 use crate::serve::proto::databook_client::DatabookClient;
 use crate::serve::proto::{CellOption, GetRequest};
 use crate::serve::{DEFAULT_ADDR, HINT_KEY};

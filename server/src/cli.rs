@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use databook_runtime::{Runtime, RuntimeOptions, SearchPath, Workspace};
 
-use crate::builtins::BUILTINS;
+use databook::setup::search_path;
 use crate::exec::ExecArgs;
 use crate::plugins::PluginsArgs;
 
@@ -36,12 +36,19 @@ pub enum Command {
     /// Run one plugin on a `databook serve`, as `exec` would run it here.
     Call(crate::call::CallArgs),
     /// Serve the language server on stdin and stdout, for editors.
-    Lsp(crate::lsp::LspArgs),
+    Lsp(LspArgs),
     /// Run a notebook's cells and write their outputs back into it.
     Run(crate::headless::RunArgs),
     /// Write a new plugin crate (`plugin new NAME`) or build one into its
     /// plugin.wasm (`plugin build [DIR]`).
     Plugin(crate::plugin_cmd::PluginArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct LspArgs {
+    /// Accepted for editors that pass it; stdio is the only transport.
+    #[arg(long, hide = true)]
+    pub stdio: bool,
 }
 
 /// What every command that touches plugins starts from.
@@ -71,21 +78,4 @@ impl Cli {
             search,
         })
     }
-}
-
-/// Where plugins are looked for in `workspace`: `--plugins` folders first,
-/// then `DATABOOK_PLUGINS`, the workspace's, the user's, the built-ins.
-pub fn search_path(plugin_dirs: &[PathBuf], workspace: &Workspace) -> SearchPath {
-    SearchPath::new(
-        plugin_dirs,
-        std::env::var_os("DATABOOK_PLUGINS"),
-        workspace,
-        dirs::data_dir(),
-        BUILTINS,
-    )
-}
-
-/// Reads a variable from the process environment.
-pub fn process_env(name: &str) -> Option<String> {
-    std::env::var(name).ok()
 }

@@ -9,8 +9,9 @@ use anyhow::Context;
 use clap::Args;
 use databook_runtime::{Cell, Registry};
 
-use crate::cli::{Cli, process_env};
-use crate::terminal;
+use crate::cli::Cli;
+use databook::setup::process_env;
+use databook::terminal;
 
 #[derive(Debug, Args)]
 pub struct ExecArgs {

@@ -17,8 +17,9 @@ use serde_json::json;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::cells;
-use crate::cli::{Cli, process_env};
+use databook::cells;
+use crate::cli::Cli;
+use databook::setup::process_env;
 
 #[derive(Debug, Args)]
 pub struct RunArgs {

@@ -2,17 +2,13 @@
 //! edge of the program: this is where errors get their context and become
 //! messages and exit codes.
 
-mod builtins;
 mod call;
-mod cells;
 mod cli;
 mod exec;
 mod headless;
-mod lsp;
 mod plugin_cmd;
 mod plugins;
 mod serve;
-mod terminal;
 
 use std::process::ExitCode;
 
@@ -42,7 +38,10 @@ fn main() -> ExitCode {
             Command::Plugins(args) => plugins::list(&cli, args).await,
             Command::Serve(args) => serve::serve(&cli, args).await,
             Command::Call(args) => call::call(args).await,
-            Command::Lsp(args) => lsp::serve_stdio(&cli, args).await,
+            Command::Lsp(_) => {
+                databook::lsp::serve_stdio(cli.plugin_dirs.clone()).await;
+                Ok(ExitCode::SUCCESS)
+            }
             Command::Run(args) => headless::run(&cli, args).await,
             Command::Plugin(args) => plugin_cmd::plugin(&cli, args).await,
         }

@@ -10,7 +10,8 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use databook_runtime::{API_VERSION, Registry, SearchPath, Workspace};
 
-use crate::cli::{Cli, process_env};
+use crate::cli::Cli;
+use databook::setup::process_env;
 
 /// The WebAssembly target plugins are built for.
 const TARGET: &str = "wasm32-wasip2";

@@ -6,7 +6,8 @@ use std::process::ExitCode;
 
 use databook_runtime::{Registry, Summary};
 
-use crate::cli::{Cli, process_env};
+use crate::cli::Cli;
+use databook::setup::process_env;
 
 #[derive(Debug, clap::Args)]
 pub struct PluginsArgs {}

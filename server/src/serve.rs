@@ -30,7 +30,8 @@ pub use self::metrics::code_name;
 use self::proto::databook_server::{DatabookServer, SERVICE_NAME};
 use self::service::DatabookService;
 pub use self::service::HINT_KEY;
-use crate::cli::{Cli, process_env};
+use crate::cli::Cli;
+use databook::setup::process_env;
 
 /// Where `serve` listens, and `call` connects, unless told otherwise.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:50051";

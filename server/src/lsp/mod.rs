@@ -20,23 +20,14 @@ mod tests;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use clap::Args;
 use serde_json::Value;
 use tower_lsp_server::jsonrpc::Result;
 use tower_lsp_server::ls_types::*;
 use tower_lsp_server::{Client, LanguageServer, LspService};
 
-use crate::cli::Cli;
 use documents::Documents;
 use plugins::Plugins;
 use run::Runs;
-
-#[derive(Debug, Args)]
-pub struct LspArgs {
-    /// Accepted for editors that pass it; stdio is the only transport.
-    #[arg(long, hide = true)]
-    pub stdio: bool,
-}
 
 /// The command names of `workspace/executeCommand`.
 pub const COMMANDS: [&str; 5] = [
@@ -78,10 +69,9 @@ pub fn service(plugin_dirs: Vec<PathBuf>) -> (LspService<Backend>, tower_lsp_ser
 }
 
 /// Serves the language server on stdin and stdout.
-pub async fn serve_stdio(cli: &Cli, _args: &LspArgs) -> anyhow::Result<std::process::ExitCode> {
-    let (service, socket) = service(cli.plugin_dirs.clone());
+pub async fn serve_stdio(plugin_dirs: Vec<PathBuf>) {
+    let (service, socket) = service(plugin_dirs);
     transport::serve(tokio::io::stdin(), tokio::io::stdout(), service, socket).await;
-    Ok(std::process::ExitCode::SUCCESS)
 }
 
 impl Backend {

@@ -15,7 +15,7 @@ use tower_lsp_server::Client;
 use tower_lsp_server::ls_types::MessageType;
 
 use super::State;
-use crate::cli::{process_env, search_path};
+use crate::setup::{process_env, search_path};
 
 /// The plugins of one workspace, as last loaded.
 pub struct Loaded {
