@@ -343,7 +343,7 @@ pub enum FoldKind {
 }
 
 /// A foldable region. `start` is in its first line, `end` in its last (turn
-/// both into lines with [`crate::LineIndex::line_of`]); a region whose
+/// both into lines); a region whose
 /// first and last lines are the same is not worth folding.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fold {

@@ -2,8 +2,9 @@
 //! rendering of outputs as text, and the edits that write them. Plain Rust
 //! on plain structs: no LSP, no runtime.
 //!
-//! Every range is a byte range into the text; [`LineIndex`] turns offsets
-//! into lines and UTF-16 columns for editors.
+//! Every range is a byte range into the text; turning offsets into lines
+//! and UTF-16 columns is the editors' side's (the language server's
+//! `convert` module), not this crate's.
 
 pub mod analysis;
 mod document;
@@ -11,7 +12,6 @@ mod dump;
 pub mod edit;
 pub mod formats;
 mod headers;
-mod line_index;
 mod options;
 pub mod render;
 mod syntax;
@@ -26,7 +26,6 @@ pub use crate::document::{CellId, Document};
 pub use crate::dump::dump_parse;
 pub use crate::edit::{CellAnchor, Edit, clear_output, locate_cell, set_output};
 pub use crate::headers::matching_ends;
-pub use crate::line_index::{LineCol, LineIndex};
 pub use crate::options::{
     CellOptions, CheckMode, DATABOOK_OPTIONS, OptionProblem, OwnOption, is_cell_name,
     is_databook_option,

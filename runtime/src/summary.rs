@@ -46,9 +46,9 @@ impl Summary {
 
     /// Each variable, with whether it is set: `URL (set)`.
     pub fn env_texts(&self) -> impl Iterator<Item = String> + '_ {
-        self.env.iter().map(|(name, set)| {
-            format!("{name} ({})", if *set { "set" } else { "unset" })
-        })
+        self.env
+            .iter()
+            .map(|(name, set)| format!("{name} ({})", if *set { "set" } else { "unset" }))
     }
 }
 

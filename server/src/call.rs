@@ -13,10 +13,10 @@ use tonic::transport::Endpoint;
 use tonic::{Code, Request, Status};
 
 use crate::exec::{parse_option, parse_timeout};
-use databook::terminal;
 use crate::serve::proto::databook_client::DatabookClient;
 use crate::serve::proto::{CellOption, GetRequest};
 use crate::serve::{DEFAULT_ADDR, HINT_KEY};
+use databook::terminal;
 
 #[derive(Debug, Args)]
 pub struct CallArgs {

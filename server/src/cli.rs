@@ -7,9 +7,9 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use databook_runtime::{Runtime, RuntimeOptions, SearchPath, Workspace};
 
-use databook::setup::search_path;
 use crate::exec::ExecArgs;
 use crate::plugins::PluginsArgs;
+use databook::setup::search_path;
 
 #[derive(Debug, Parser)]
 #[command(name = "databook", version, about = "Runnable notes next to your code")]

@@ -17,8 +17,8 @@ use serde_json::json;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use databook::cells;
 use crate::cli::Cli;
+use databook::cells;
 use databook::setup::process_env;
 
 #[derive(Debug, Args)]

@@ -236,7 +236,11 @@ fn escape_sequences_from_a_plugin_never_reach_the_terminal_raw() {
     command.arg("--plugins").arg(testing_plugins());
     // A clipboard write (OSC 52), then a carriage return that would
     // overwrite the line.
-    command.args(["exec", "misbehave", "print \u{1b}]52;c;aGk=\u{7}safe\rforged"]);
+    command.args([
+        "exec",
+        "misbehave",
+        "print \u{1b}]52;c;aGk=\u{7}safe\rforged",
+    ]);
     let output = run(command, "");
     let stderr = text(&output.stderr);
     assert_eq!(output.status.code(), Some(0), "{stderr}");
@@ -254,9 +258,8 @@ fn on_a_terminal_a_table_is_shown_aligned() {
     let home = tempfile::tempdir().unwrap();
     let program = env!("CARGO_BIN_EXE_databook");
     let table = r#"{"columns":["job","value"],"rows":[["a","1"],["bb","22"]]}"#;
-    let inner = format!(
-        "{program} exec echo '{table}' --opt mime=application/vnd.databook.table+json"
-    );
+    let inner =
+        format!("{program} exec echo '{table}' --opt mime=application/vnd.databook.table+json");
     let mut command = Command::new("script");
     command
         .args(["-qec", &inner, "/dev/null"])
@@ -268,5 +271,8 @@ fn on_a_terminal_a_table_is_shown_aligned() {
     let output = run(command, "");
     let stdout = text(&output.stdout).replace("\r\n", "\n");
     assert_eq!(output.status.code(), Some(0), "{stdout}");
-    assert!(stdout.contains("job  value\n───  ─────\na        1\nbb      22\n"), "{stdout}");
+    assert!(
+        stdout.contains("job  value\n───  ─────\na        1\nbb      22\n"),
+        "{stdout}"
+    );
 }

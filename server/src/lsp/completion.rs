@@ -6,7 +6,7 @@ use databook_notebook::{CompletionContext, DATABOOK_OPTIONS, completion_context}
 use databook_runtime::{ItemKind, Plugin};
 use tower_lsp_server::ls_types::*;
 
-use super::{State, convert, hover};
+use super::{State, convert, markdown};
 
 fn markdown(text: String) -> Documentation {
     Documentation::MarkupContent(MarkupContent {
@@ -39,7 +39,7 @@ pub async fn complete(
                         label: entry.name.clone(),
                         kind: Some(CompletionItemKind::MODULE),
                         detail: Some(plugin.manifest().description.clone()),
-                        documentation: Some(markdown(hover::plugin_markdown(plugin))),
+                        documentation: Some(markdown(markdown::plugin_markdown(plugin))),
                         text_edit: edit(&range, entry.name.clone()),
                         ..Default::default()
                     },

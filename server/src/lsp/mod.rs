@@ -8,7 +8,9 @@ mod completion;
 mod convert;
 mod diagnostics;
 mod documents;
+pub mod ext;
 mod hover;
+mod markdown;
 mod outline;
 mod plugins;
 mod run;
@@ -20,7 +22,6 @@ mod tests;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use serde_json::Value;
 use tower_lsp_server::jsonrpc::Result;
 use tower_lsp_server::ls_types::*;
 use tower_lsp_server::{Client, LanguageServer, LspService};
@@ -28,15 +29,6 @@ use tower_lsp_server::{Client, LanguageServer, LspService};
 use documents::Documents;
 use plugins::Plugins;
 use run::Runs;
-
-/// The command names of `workspace/executeCommand`.
-pub const COMMANDS: [&str; 5] = [
-    "databook.run",
-    "databook.runAll",
-    "databook.clear",
-    "databook.clearAll",
-    "databook.cancel",
-];
 
 /// What every request shares.
 pub struct State {
@@ -225,7 +217,10 @@ fn capabilities() -> ServerCapabilities {
             ..Default::default()
         })),
         execute_command_provider: Some(ExecuteCommandOptions {
-            commands: COMMANDS.iter().map(|c| c.to_string()).collect(),
+            commands: ext::DatabookCommand::NAMES
+                .iter()
+                .map(|c| c.to_string())
+                .collect(),
             ..Default::default()
         }),
         document_symbol_provider: Some(OneOf::Left(true)),
@@ -242,11 +237,4 @@ fn capabilities() -> ServerCapabilities {
         )),
         ..Default::default()
     }
-}
-
-/// Reads a command's argument at `index` as `T`.
-fn argument<T: serde::de::DeserializeOwned>(arguments: &[Value], index: usize) -> Option<T> {
-    arguments
-        .get(index)
-        .and_then(|value| serde_json::from_value(value.clone()).ok())
 }

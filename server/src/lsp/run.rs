@@ -11,15 +11,14 @@ use std::time::Duration;
 
 use databook_notebook::{CellAnchor, clear_output, locate_cell, references, set_output};
 use databook_runtime::{Failure, RunReport};
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tower_lsp_server::Client;
 use tower_lsp_server::jsonrpc::{Error, Result};
-use tower_lsp_server::ls_types::notification::Notification;
 use tower_lsp_server::ls_types::*;
 
 use super::documents::Snapshot;
-use super::{State, argument, convert};
+use super::ext::{DatabookCommand, LogEntry, OutputNotification, OutputParams};
+use super::{State, convert};
 use crate::cells;
 
 /// How often an output edit is tried again when the editor refuses it
@@ -136,105 +135,45 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// The `databook/output` notification: a cell's full, untruncated result.
-pub enum OutputNotification {}
-
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct OutputParams {
-    pub uri: Uri,
-    pub cell: usize,
-    pub name: Option<String>,
-    pub status: String,
-    pub mime: String,
-    pub data: String,
-    pub elapsed_ms: u64,
-    pub logs: Vec<LogEntry>,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct LogEntry {
-    pub level: String,
-    pub message: String,
-}
-
-impl Notification for OutputNotification {
-    type Params = OutputParams;
-    const METHOD: &'static str = "databook/output";
-}
-
-/// Where a command points: a document and, for cell commands, a cell (its
-/// index when the command was made, and its header's text).
-struct Target {
-    uri: Uri,
-    cell: Option<(usize, String)>,
-}
-
-fn target(arguments: &[Value], needs_cell: bool) -> Result<Target> {
-    let uri: Uri = argument(arguments, 0)
-        .ok_or_else(|| Error::invalid_params("the first argument must be the document's URI"))?;
-    let cell = match (
-        argument::<usize>(arguments, 1),
-        argument::<String>(arguments, 2),
-    ) {
-        (Some(index), Some(header)) => Some((index, header)),
-        (Some(index), None) => Some((index, String::new())),
-        _ if needs_cell => {
-            return Err(Error::invalid_params(
-                "the arguments must be [uri, cell index, header text]",
-            ));
-        }
-        _ => None,
-    };
-    Ok(Target { uri, cell })
-}
-
 pub async fn execute(
     client: &Client,
     state: &std::sync::Arc<State>,
     params: ExecuteCommandParams,
 ) -> Result<Option<Value>> {
-    let arguments = &params.arguments;
-    match params.command.as_str() {
-        "databook.run" => {
-            let target = target(arguments, true)?;
-            let (index, header) = target.cell.expect("checked by target");
-            let snapshot = document(state, &target.uri)?;
-            let cell = find(&snapshot, index, &header)?;
+    match DatabookCommand::from_lsp(&params)? {
+        DatabookCommand::Run(uri, anchor) => {
+            let snapshot = document(state, &uri)?;
+            let cell = find(&snapshot, &anchor)?;
             let order = references(snapshot.parse())
                 .run_order(&[cell])
                 .map_err(|cycle| Error::invalid_params(cycle_message(&snapshot, &cycle)))?;
-            run_cells(client, state, &target.uri, &snapshot, order, Some(cell)).await
+            run_cells(client, state, &uri, &snapshot, order, Some(cell)).await
         }
-        "databook.runAll" => {
-            let target = target(arguments, false)?;
-            let snapshot = document(state, &target.uri)?;
+        DatabookCommand::RunAll(uri) => {
+            let snapshot = document(state, &uri)?;
             let all: Vec<usize> = (0..snapshot.parse().cells.len()).collect();
             let order = references(snapshot.parse())
                 .run_order(&all)
                 .map_err(|cycle| Error::invalid_params(cycle_message(&snapshot, &cycle)))?;
-            run_cells(client, state, &target.uri, &snapshot, order, None).await
+            run_cells(client, state, &uri, &snapshot, order, None).await
         }
-        "databook.clear" => {
-            let target = target(arguments, true)?;
-            let (index, header) = target.cell.expect("checked by target");
-            let snapshot = document(state, &target.uri)?;
-            let cell = find(&snapshot, index, &header)?;
-            state.runs.forget(&target.uri, Some((&snapshot, cell)));
-            let written = write_edit(client, state, &target.uri, |snapshot| {
-                let cell = locate_cell(snapshot.parse(), snapshot.text(), index, &header);
+        DatabookCommand::Clear(uri, anchor) => {
+            let snapshot = document(state, &uri)?;
+            let cell = find(&snapshot, &anchor)?;
+            state.runs.forget(&uri, Some((&snapshot, cell)));
+            let written = write_edit(client, state, &uri, |snapshot| {
+                let cell = anchor.locate(snapshot.parse(), snapshot.text());
                 Plan::for_cell(cell, |cell| {
                     clear_output(snapshot.text(), snapshot.parse(), cell)
                 })
             })
             .await;
-            super::diagnostics::spawn_publish(client.clone(), state.clone(), target.uri);
+            super::diagnostics::spawn_publish(client.clone(), state.clone(), uri);
             Ok(Some(json!({ "edited": written == Written::Applied })))
         }
-        "databook.clearAll" => {
-            let target = target(arguments, false)?;
-            state.runs.forget(&target.uri, None);
-            let written = write_edit(client, state, &target.uri, |snapshot| {
+        DatabookCommand::ClearAll(uri) => {
+            state.runs.forget(&uri, None);
+            let written = write_edit(client, state, &uri, |snapshot| {
                 // Edits of one WorkspaceEdit refer to the document before
                 // any of them, so they are computed on one snapshot.
                 let edits: Vec<_> = (0..snapshot.parse().cells.len())
@@ -247,22 +186,20 @@ pub async fn execute(
                 }
             })
             .await;
-            super::diagnostics::spawn_publish(client.clone(), state.clone(), target.uri);
+            super::diagnostics::spawn_publish(client.clone(), state.clone(), uri);
             Ok(Some(json!({ "edited": written == Written::Applied })))
         }
-        "databook.cancel" => {
-            let target = target(arguments, false)?;
-            let stopped = match &target.cell {
-                Some((index, header)) => {
-                    let snapshot = document(state, &target.uri)?;
-                    let cell = find(&snapshot, *index, header)?;
-                    state.runs.cancel(&target.uri, Some((&snapshot, cell)))
+        DatabookCommand::Cancel(uri, anchor) => {
+            let stopped = match &anchor {
+                Some(anchor) => {
+                    let snapshot = document(state, &uri)?;
+                    let cell = find(&snapshot, anchor)?;
+                    state.runs.cancel(&uri, Some((&snapshot, cell)))
                 }
-                None => state.runs.cancel(&target.uri, None),
+                None => state.runs.cancel(&uri, None),
             };
             Ok(Some(json!({ "cancelled": stopped })))
         }
-        other => Err(Error::invalid_params(format!("unknown command {other:?}"))),
     }
 }
 
@@ -273,13 +210,16 @@ fn document(state: &State, uri: &Uri) -> Result<Snapshot> {
         .ok_or_else(|| Error::invalid_params(format!("{} is not open", uri.as_str())))
 }
 
-fn find(snapshot: &Snapshot, index: usize, header: &str) -> Result<usize> {
-    locate_cell(snapshot.parse(), snapshot.text(), index, header).ok_or_else(|| {
-        Error::invalid_params(format!(
-            "cell {} ({header}) is no longer in the document",
-            index + 1
-        ))
-    })
+fn find(snapshot: &Snapshot, anchor: &CellAnchor) -> Result<usize> {
+    anchor
+        .locate(snapshot.parse(), snapshot.text())
+        .ok_or_else(|| {
+            Error::invalid_params(format!(
+                "cell {} ({}) is no longer in the document",
+                anchor.index + 1,
+                anchor.header
+            ))
+        })
 }
 
 fn cycle_message(snapshot: &Snapshot, cycle: &[usize]) -> String {

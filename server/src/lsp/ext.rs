@@ -1,0 +1,156 @@
+//! Databook's own part of the protocol, all in one place and all documented
+//! in `docs/lsp-extensions.md`: the commands of `workspace/executeCommand`
+//! (one typed enum, which the lenses and code actions build and the command
+//! handler reads, so the two cannot disagree about arguments), and the
+//! `databook/output` notification.
+
+use databook_notebook::CellAnchor;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tower_lsp_server::jsonrpc::{Error, Result};
+use tower_lsp_server::ls_types::notification::Notification;
+use tower_lsp_server::ls_types::{Command, ExecuteCommandParams, Uri};
+
+/// A command on a document, or on one of its cells (found again by its
+/// anchor, so that it still means the same cell after edits).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabookCommand {
+    Run(Uri, CellAnchor),
+    RunAll(Uri),
+    Clear(Uri, CellAnchor),
+    ClearAll(Uri),
+    /// Every run of the document, or those of one cell.
+    Cancel(Uri, Option<CellAnchor>),
+}
+
+impl DatabookCommand {
+    /// Every command's name, as the server announces them.
+    pub const NAMES: [&'static str; 5] = [
+        "databook.run",
+        "databook.runAll",
+        "databook.clear",
+        "databook.clearAll",
+        "databook.cancel",
+    ];
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            DatabookCommand::Run(..) => "databook.run",
+            DatabookCommand::RunAll(_) => "databook.runAll",
+            DatabookCommand::Clear(..) => "databook.clear",
+            DatabookCommand::ClearAll(_) => "databook.clearAll",
+            DatabookCommand::Cancel(..) => "databook.cancel",
+        }
+    }
+
+    /// The command with its arguments: `[uri]`, or `[uri, cell index,
+    /// header text]` for a cell.
+    pub fn to_lsp(&self, title: &str) -> Command {
+        let (uri, cell) = match self {
+            DatabookCommand::Run(uri, cell) | DatabookCommand::Clear(uri, cell) => {
+                (uri, Some(cell))
+            }
+            DatabookCommand::RunAll(uri) | DatabookCommand::ClearAll(uri) => (uri, None),
+            DatabookCommand::Cancel(uri, cell) => (uri, cell.as_ref()),
+        };
+        let mut arguments = vec![json!(uri)];
+        if let Some(cell) = cell {
+            arguments.extend([json!(cell.index), json!(cell.header)]);
+        }
+        Command {
+            title: title.into(),
+            command: self.name().into(),
+            arguments: Some(arguments),
+        }
+    }
+
+    /// Reads a `workspace/executeCommand` request.
+    pub fn from_lsp(params: &ExecuteCommandParams) -> Result<DatabookCommand> {
+        let arguments = &params.arguments;
+        let uri: Uri = argument(arguments, 0).ok_or_else(|| {
+            Error::invalid_params("the first argument must be the document's URI")
+        })?;
+        let cell = match argument::<usize>(arguments, 1) {
+            Some(index) => Some(CellAnchor {
+                index,
+                header: argument::<String>(arguments, 2).unwrap_or_default(),
+            }),
+            None => None,
+        };
+        let needs_cell =
+            || Error::invalid_params("the arguments must be [uri, cell index, header text]");
+        Ok(match params.command.as_str() {
+            "databook.run" => DatabookCommand::Run(uri, cell.ok_or_else(needs_cell)?),
+            "databook.runAll" => DatabookCommand::RunAll(uri),
+            "databook.clear" => DatabookCommand::Clear(uri, cell.ok_or_else(needs_cell)?),
+            "databook.clearAll" => DatabookCommand::ClearAll(uri),
+            "databook.cancel" => DatabookCommand::Cancel(uri, cell),
+            other => return Err(Error::invalid_params(format!("unknown command {other:?}"))),
+        })
+    }
+}
+
+/// Reads a command's argument at `index` as `T`.
+fn argument<T: serde::de::DeserializeOwned>(arguments: &[Value], index: usize) -> Option<T> {
+    arguments
+        .get(index)
+        .and_then(|value| serde_json::from_value(value.clone()).ok())
+}
+
+/// The `databook/output` notification: a cell's full, untruncated result.
+pub enum OutputNotification {}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OutputParams {
+    pub uri: Uri,
+    pub cell: usize,
+    pub name: Option<String>,
+    pub status: String,
+    pub mime: String,
+    pub data: String,
+    pub elapsed_ms: u64,
+    pub logs: Vec<LogEntry>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct LogEntry {
+    pub level: String,
+    pub message: String,
+}
+
+impl Notification for OutputNotification {
+    type Params = OutputParams;
+    const METHOD: &'static str = "databook/output";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_command_reads_back_as_itself() {
+        let uri: Uri = "file:///n.dbk".parse().unwrap();
+        let anchor = CellAnchor {
+            index: 3,
+            header: "@plugin=echo name=x".into(),
+        };
+        for command in [
+            DatabookCommand::Run(uri.clone(), anchor.clone()),
+            DatabookCommand::RunAll(uri.clone()),
+            DatabookCommand::Clear(uri.clone(), anchor.clone()),
+            DatabookCommand::ClearAll(uri.clone()),
+            DatabookCommand::Cancel(uri.clone(), Some(anchor.clone())),
+            DatabookCommand::Cancel(uri.clone(), None),
+        ] {
+            let lsp = command.to_lsp("title");
+            assert!(DatabookCommand::NAMES.contains(&lsp.command.as_str()));
+            let params = ExecuteCommandParams {
+                command: lsp.command,
+                arguments: lsp.arguments.unwrap(),
+                ..Default::default()
+            };
+            assert_eq!(DatabookCommand::from_lsp(&params).unwrap(), command);
+        }
+    }
+}
