@@ -15,17 +15,16 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use crate::grant::{Grant, mask};
 use crate::http::HttpClient;
 
-wasmtime::component::bindgen!({
-    world: "plugin-full",
-    path: "../wit",
-    imports: {
-        "databook:plugin/runtime.http-request": async,
-    },
-    exports: { default: async },
-});
-
-pub(crate) use databook::plugin::runtime::{HttpError, Level as WitLevel, Request, Response};
-pub(crate) use exports::databook::plugin::{checking, completion, plugin as plugin_exports};
+// The host functions are those of the newest API version; older versions'
+// imports, when there are any, are linked to these.
+pub(crate) use crate::api::v0_1::PluginFull;
+use crate::api::v0_1::databook;
+pub(crate) use crate::api::v0_1::databook::plugin::runtime::{
+    HttpError, Level as WitLevel, Request, Response,
+};
+pub(crate) use crate::api::v0_1::exports::databook::plugin::{
+    checking, completion, plugin as plugin_exports,
+};
 
 /// How much of a run's log (its `log` calls and its stdout and stderr) is
 /// kept; the rest is dropped with a note saying so.

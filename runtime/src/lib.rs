@@ -6,6 +6,7 @@
 //! This crate knows nothing of notebooks, editors or protocols: it takes a
 //! body and options and returns a MIME type and data.
 
+mod api;
 mod config;
 mod discovery;
 mod engine;
@@ -17,6 +18,7 @@ mod plugin;
 mod registry;
 mod summary;
 
+pub use api::{ApiVersion, SUPPORTED as SUPPORTED_API};
 pub use config::{
     API_VERSION, HttpGrant, Limits, Manifest, PermissionOverride, Permissions, WORKSPACE_FILE,
     Workspace,

@@ -241,17 +241,19 @@ impl Plugin {
             }
             Source::Builtin(builtin) => Manifest::parse(builtin.config, &config_path, name)?,
         };
-        let component = match source {
-            Source::Dir(_) => {
-                let wasm = std::fs::read(&wasm_path).map_err(|e| io_error(&wasm_path, e))?;
-                runtime.compile(&wasm, &wasm_path)?
-            }
-            Source::Builtin(builtin) => runtime.compile(builtin.wasm, &wasm_path)?,
+        let wasm: std::borrow::Cow<'_, [u8]> = match source {
+            Source::Dir(_) => std::fs::read(&wasm_path)
+                .map_err(|e| io_error(&wasm_path, e))?
+                .into(),
+            Source::Builtin(builtin) => builtin.wasm.into(),
         };
+        let component = runtime.compile(&wasm, &wasm_path)?;
         let incompatible = |message: String| LoadError::Incompatible {
             path: wasm_path.clone(),
             message,
         };
+        crate::api::check(crate::api::exported_version(&wasm)).map_err(incompatible)?;
+        drop(wasm);
         let pre = runtime.inner.linker.instantiate_pre(&component).map_err(|e| {
             incompatible(format!(
                 "it needs something databook does not provide: {e:#} (only wit/runtime.wit and an empty WASI are offered)"

@@ -571,3 +571,37 @@ async fn workspace_can_narrow_a_grant() {
     let failure = run_err(&plugin, &format!("http {}/hello", server.origin())).await;
     assert!(failure.to_string().starts_with("denied: "), "{failure}");
 }
+
+/// The API version is read from the component: one built against an API
+/// this host does not run is refused with both versions named.
+#[tokio::test]
+async fn a_plugin_built_for_another_api_version_is_refused_by_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut wasm = common::misbehave_wasm();
+    // Every mention of the exported interfaces, renamed to a 0.2 API of the
+    // same length: the component stays valid.
+    let (from, to) = (b"plugin@0.1.0".as_slice(), b"plugin@0.2.0".as_slice());
+    let mut renamed = 0;
+    let mut at = 0;
+    while let Some(i) = wasm[at..].windows(from.len()).position(|w| w == from) {
+        wasm[at + i..at + i + from.len()].copy_from_slice(to);
+        at += i + from.len();
+        renamed += 1;
+    }
+    assert!(renamed > 0);
+    let dir = tmp.path().join("future");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("config.toml"), common::config_for("future", "")).unwrap();
+    std::fs::write(dir.join("plugin.wasm"), wasm).unwrap();
+    let search = SearchPath {
+        dirs: vec![tmp.path().to_path_buf()],
+        builtins: &[],
+    };
+    let registry = Registry::load(runtime(), &search, &Workspace::default(), |_| None).await;
+    let error = registry.get("future").err().expect("refused").to_string();
+    assert!(
+        error.contains("built against databook:plugin@0.2.0")
+            && error.contains("runs plugins built against 0.1"),
+        "{error}"
+    );
+}

@@ -18,8 +18,8 @@ const TARGET: &str = "wasm32-wasip2";
 
 /// The interfaces a new plugin is built against: this binary's own, so a
 /// plugin it scaffolds is one it can load.
-const PLUGIN_WIT: &str = include_str!("../../wit/plugin.wit");
-const RUNTIME_WIT: &str = include_str!("../../wit/runtime.wit");
+const PLUGIN_WIT: &str = include_str!("../../wit/0.1/plugin.wit");
+const RUNTIME_WIT: &str = include_str!("../../wit/0.1/runtime.wit");
 
 #[derive(Debug, Args)]
 pub struct PluginArgs {

@@ -5,7 +5,7 @@
 
 wit_bindgen::generate!({
     world: "plugin-basic",
-    path: "../../wit",
+    path: "../../wit/0.1",
 });
 
 use databook::plugin::types::Output;

@@ -9,7 +9,7 @@ mod request;
 
 wit_bindgen::generate!({
     world: "plugin-checking",
-    path: "../../wit",
+    path: "../../wit/0.1",
 });
 
 use databook::plugin::runtime::{self, HttpError, Response};

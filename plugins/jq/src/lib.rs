@@ -8,7 +8,7 @@
 
 wit_bindgen::generate!({
     world: "plugin-checking",
-    path: "../../wit",
+    path: "../../wit/0.1",
 });
 
 use std::ops::Range;

@@ -13,7 +13,7 @@ mod syntax;
 
 wit_bindgen::generate!({
     world: "plugin-full",
-    path: "../../wit",
+    path: "../../wit/0.1",
 });
 
 use std::time::Duration;

@@ -8,7 +8,7 @@
 
 wit_bindgen::generate!({
     world: "plugin-full",
-    path: "../../../wit",
+    path: "../../../wit/0.1",
 });
 
 use std::sync::atomic::{AtomicU64, Ordering};
