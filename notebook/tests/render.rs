@@ -231,3 +231,72 @@ fn rendered_blocks_parse_back_to_their_lines() {
     assert_eq!(out.content, lines.join("\n"));
     assert_eq!(out.mime.as_deref(), Some("text/plain; charset=utf-8"));
 }
+
+#[test]
+fn time_series_read_numbers_or_numeric_strings_and_agree_everywhere() {
+    use databook_notebook::formats::TimeSeries;
+    use databook_notebook::render::{timeseries_lines, timeseries_markdown};
+    let numbers = r#"{"series":[{"labels":{"job":"a"},"points":[[1,0.5],[2,1.5],[3,1]]}]}"#;
+    let strings = r#"{"series":[{"labels":{"job":"a"},"points":[["1","0.5"],[2,"1.5"],[3,"1"]]}]}"#;
+    let (a, b) = (
+        TimeSeries::parse(numbers).unwrap(),
+        TimeSeries::parse(strings).unwrap(),
+    );
+    assert_eq!(a, b);
+    assert_eq!(
+        timeseries_lines(&a),
+        ["{job=\"a\"}  ▁█▅  min 0.5  max 1.5  last 1"]
+    );
+    assert!(
+        timeseries_markdown(&a, 10).contains("| `{job=\"a\"}` | 3 | 0.5 | 1.5 | 1 |"),
+        "{}",
+        timeseries_markdown(&a, 10)
+    );
+}
+
+#[test]
+fn empty_series_gaps_and_bad_shapes() {
+    use databook_notebook::formats::{Point, TimeSeries};
+    let empty = TimeSeries::parse(r#"{"series":[]}"#).unwrap();
+    assert!(empty.series.is_empty());
+    let gaps = TimeSeries::parse(r#"{"series":[{"points":[[1,null],[2,"NaN"],[3,"+Inf"]]}]}"#)
+        .unwrap();
+    assert_eq!(
+        gaps.series[0].points,
+        [
+            Point { t: 1.0, v: None },
+            Point { t: 2.0, v: None },
+            Point { t: 3.0, v: None }
+        ]
+    );
+    assert_eq!(gaps.series[0].stats(), None);
+    for bad in [
+        r#"{"series":[{"points":[[1,"fast"]]}]}"#,
+        r#"{"series":[{"points":[[null,1]]}]}"#,
+        r#"{"rows":[]}"#,
+        "not json",
+    ] {
+        let error = TimeSeries::parse(bad).unwrap_err().to_string();
+        assert!(
+            error.starts_with("application/vnd.databook.timeseries+json: "),
+            "{error}"
+        );
+    }
+}
+
+#[test]
+fn a_label_key_with_a_line_break_stays_on_its_line() {
+    use databook_notebook::formats::TimeSeries;
+    let series =
+        TimeSeries::parse(r#"{"series":[{"labels":{"a\n@plugin=http":"x"},"points":[[1,1]]}]}"#)
+            .unwrap();
+    assert_eq!(series.series[0].label_text(), r#"{"a\n@plugin=http"="x"}"#);
+}
+
+#[test]
+fn tables_read_any_scalar_cells_as_text() {
+    use databook_notebook::formats::Table;
+    let table = Table::parse(r#"{"columns":["a","b"],"rows":[[1,null],["x",true]]}"#).unwrap();
+    assert_eq!(table.rows, [["1", ""], ["x", "true"]]);
+    assert!(Table::parse(r#"{"rows":[]}"#).is_err());
+}
