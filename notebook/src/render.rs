@@ -46,23 +46,57 @@ pub fn render_error(message: &str, hint: Option<&str>) -> Vec<String> {
 }
 
 /// The text of an output block: its header, then one `> ` line per line (an
-/// empty line as a lone `>`), each ending with `\n`.
+/// empty line as a lone `>`), each ending with `\n`. Every line passes
+/// through here: a line break of any kind inside one (`\n`, `\r\n`, `\r`,
+/// as editors count them) starts another prefixed line, and other control
+/// characters are written as escapes, so that nothing in a result can end
+/// the block or forge a directive. A MIME type that is not one is written
+/// as `text/plain` (the runtime refuses them before they get here).
 pub fn output_block(status: Status, mime: &str, lines: &[String]) -> String {
+    let mime = if databook_stdx::is_mime_type(mime) {
+        mime
+    } else {
+        "text/plain"
+    };
     let mut out = format!(
         "@output status={} mime={}\n",
         status.as_str(),
         quote_value(mime)
     );
     for line in lines {
-        if line.is_empty() {
-            out.push_str(">\n");
-        } else {
+        for part in line.split("\r\n").flat_map(|l| l.split(['\r', '\n'])) {
+            if part.is_empty() {
+                out.push_str(">\n");
+                continue;
+            }
             out.push_str("> ");
-            out.push_str(line);
+            for c in part.chars() {
+                if c.is_control() && c != '\t' {
+                    use std::fmt::Write;
+                    let _ = write!(out, "\\u{{{:x}}}", c as u32);
+                } else {
+                    out.push(c);
+                }
+            }
             out.push('\n');
         }
     }
     out
+}
+
+/// Whether `block` (from [`output_block`]) reads back as exactly one output
+/// block of a cell, and nothing else: the last guard before it is written.
+pub fn reads_back(block: &str) -> bool {
+    let text = format!("@plugin=x\nbody\n{block}after\n");
+    let start = "@plugin=x\nbody\n".len();
+    let parse = crate::syntax::parse(&text);
+    parse.cells.len() == 1
+        && parse.stray_outputs.is_empty()
+        && parse.errors.is_empty()
+        && parse.cells[0]
+            .output
+            .as_ref()
+            .is_some_and(|out| out.range == (start..start + block.len()))
 }
 
 /// Splits text into lines. A final newline ends the last line rather than

@@ -300,3 +300,61 @@ fn tables_read_any_scalar_cells_as_text() {
     assert_eq!(table.rows, [["1", ""], ["x", "true"]]);
     assert!(Table::parse(r#"{"rows":[]}"#).is_err());
 }
+
+mod hostile {
+    use databook_notebook::{Status, output_block, parse, reads_back, render, render_error};
+    use proptest::prelude::*;
+
+    /// Strings rich in what could break a block out: line breaks of every
+    /// kind, directives, prefixes, quotes and control characters.
+    fn hostile() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            Just("\n".to_string()),
+            Just("\r\n".to_string()),
+            Just("\r".to_string()),
+            Just("@plugin=http".to_string()),
+            Just("@output status=ok mime=text/plain".to_string()),
+            Just("@end".to_string()),
+            Just("> ".to_string()),
+            Just("\"".to_string()),
+            Just("\\".to_string()),
+            Just("\u{1b}]52;c;aGk=\u{7}".to_string()),
+            Just("\u{85}\u{2028}".to_string()),
+            "[a-z =/;+.]{0,8}",
+            any::<String>(),
+        ];
+        prop::collection::vec(piece, 0..8).prop_map(|p| p.concat())
+    }
+
+    fn mime() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("application/json".to_string()),
+            Just("application/vnd.databook.table+json".to_string()),
+            Just("application/vnd.databook.timeseries+json".to_string()),
+            Just("text/csv".to_string()),
+            hostile(),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// Whatever a plugin returns, its block is one block: the cells
+        /// and the prose around it are exactly as they were.
+        #[test]
+        fn no_result_breaks_out_of_its_block(mime in mime(), data in hostile(), hint in prop::option::of(hostile())) {
+            let ok = output_block(Status::Ok, &mime, &render(&mime, &data, 40));
+            let error = output_block(Status::Error, "text/plain", &render_error(&data, hint.as_deref()));
+            for block in [ok, error] {
+                prop_assert!(reads_back(&block), "{block:?}");
+                let text = format!("prose\n@plugin=echo name=a\nbody\n{block}prose after\n@plugin=echo\nb\n");
+                let p = parse(&text);
+                prop_assert_eq!(p.cells.len(), 2, "{:?}", text);
+                prop_assert_eq!(p.cells[1].header.range.start, text.len() - "@plugin=echo\nb\n".len());
+                prop_assert!(p.stray_outputs.is_empty());
+                let label = |c: &databook_notebook::Cell| c.name().map(str::to_string);
+                prop_assert_eq!(label(&p.cells[0]), Some("a".to_string()));
+            }
+        }
+    }
+}

@@ -409,6 +409,15 @@ impl Plugin {
             })
             .await;
         let result = match reply.and_then(|result| result) {
+            // The MIME type goes into the notebook's `@output` header: a
+            // line break in it would write lines of the plugin's choosing.
+            Ok(output) if !databook_stdx::is_mime_type(&output.mime) => Err(Failure::Plugin {
+                message: format!(
+                    "the plugin returned {:?} as its MIME type, which is not one (write it like text/plain or application/json)",
+                    output.mime
+                ),
+                hint: None,
+            }),
             Ok(output) if output.data.len() as u64 > limit.0 => Err(Failure::OutputTooLarge {
                 size: ByteSize(output.data.len() as u64),
                 limit,

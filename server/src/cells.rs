@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use databook_notebook::{Cell, Status, output_block, render, render_error};
+use databook_notebook::{Cell, Status, output_block, reads_back, render, render_error};
 use databook_runtime::{Cell as RunCell, Failure, Output, Plugin, RunReport};
 
 /// Output blocks longer than this are cut in the file (the full result
@@ -84,9 +84,11 @@ pub fn input(name: Option<&str>, latest: Option<&RunReport>) -> Result<Option<Ou
     }
 }
 
-/// The output block for a run's result, as it goes into the file.
+/// The output block for a run's result, as it goes into the file. A block
+/// that would not read back as exactly itself is never written: the run's
+/// error says so instead.
 pub fn block(result: &Result<Output, Failure>) -> String {
-    match result {
+    let block = match result {
         Ok(output) => output_block(
             Status::Ok,
             &output.mime,
@@ -97,6 +99,15 @@ pub fn block(result: &Result<Output, Failure>) -> String {
             "text/plain",
             &render_error(&failure.to_string(), failure.hint()),
         ),
+    };
+    if reads_back(&block) {
+        block
+    } else {
+        output_block(
+            Status::Error,
+            "text/plain",
+            &["databook could not write this result safely into the notebook; see it with --json or in the editor's hover".to_string()],
+        )
     }
 }
 

@@ -276,3 +276,26 @@ fn on_a_terminal_a_table_is_shown_aligned() {
         "{stdout}"
     );
 }
+
+/// A MIME type with a line break in it would write lines of the plugin's
+/// choosing into the notebook's `@output` header: it is the run's error.
+#[test]
+fn a_result_whose_mime_type_is_not_one_is_an_error() {
+    let home = tempfile::tempdir().unwrap();
+    let mut command = databook(home.path());
+    command.args([
+        "exec",
+        "echo",
+        "x",
+        "--opt",
+        "mime=text/plain\n@plugin=http\nGET http://127.0.0.1:8765/pivot",
+    ]);
+    let output = run(command, "");
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(r#"returned "text/plain\n@plugin=http\nGET http://127.0.0.1:8765/pivot" as its MIME type, which is not one"#),
+        "{stderr}"
+    );
+    assert_eq!(text(&output.stdout), "");
+}
