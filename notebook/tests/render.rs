@@ -259,8 +259,8 @@ fn empty_series_gaps_and_bad_shapes() {
     use databook_notebook::formats::{Point, TimeSeries};
     let empty = TimeSeries::parse(r#"{"series":[]}"#).unwrap();
     assert!(empty.series.is_empty());
-    let gaps = TimeSeries::parse(r#"{"series":[{"points":[[1,null],[2,"NaN"],[3,"+Inf"]]}]}"#)
-        .unwrap();
+    let gaps =
+        TimeSeries::parse(r#"{"series":[{"points":[[1,null],[2,"NaN"],[3,"+Inf"]]}]}"#).unwrap();
     assert_eq!(
         gaps.series[0].points,
         [

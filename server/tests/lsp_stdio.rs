@@ -72,3 +72,18 @@ fn a_plugin_added_to_a_relative_plugin_folder_is_picked_up() {
     });
     assert_eq!(published["params"]["version"], 1);
 }
+
+#[test]
+fn after_a_frame_with_a_bad_length_the_server_answers_the_next_message() {
+    let home = tempfile::tempdir().unwrap();
+    let mut server = LspProcess::start(home.path(), &[]);
+    let _watchdog = server.watchdog(std::time::Duration::from_secs(30));
+    server.send_bytes(
+        "Content-Length: banana\r\n\r\n{\"jsonrpc\":\"2.0\",\"id\":99,\"method\":\"shutdown\"}",
+    );
+    let reply = server.request(
+        "initialize",
+        json!({"processId": null, "rootUri": null, "capabilities": {}}),
+    );
+    assert_eq!(reply["result"]["serverInfo"]["name"], "databook", "{reply}");
+}

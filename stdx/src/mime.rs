@@ -58,9 +58,7 @@ pub fn is_mime_type(s: &str) -> bool {
     parts.all(|parameter| {
         let parameter = parameter.trim_matches([' ', '\t']);
         match parameter.split_once('=') {
-            Some((name, value)) => {
-                is_token(name) && (is_token(value) || is_quoted_string(value))
-            }
+            Some((name, value)) => is_token(name) && (is_token(value) || is_quoted_string(value)),
             None => false,
         }
     })

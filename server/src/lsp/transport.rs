@@ -36,23 +36,59 @@ pub enum Frame {
 /// Reads `Content-Length`-framed messages.
 pub struct FrameReader<R> {
     reader: BufReader<R>,
+    /// After a frame whose length could not be read, where its body ends is
+    /// unknown: the next frame starts at the next `Content-Length`.
+    lost: bool,
 }
+
+/// What starts every frame's headers, lowercased.
+const LENGTH_HEADER: &[u8] = b"content-length";
 
 impl<R: AsyncRead + Unpin> FrameReader<R> {
     pub fn new(reader: R) -> Self {
         FrameReader {
             reader: BufReader::new(reader),
+            lost: false,
+        }
+    }
+
+    /// Skips past the next `Content-Length` (any case); false at the end
+    /// of the input.
+    async fn find_next_frame(&mut self) -> std::io::Result<bool> {
+        let mut window = std::collections::VecDeque::with_capacity(LENGTH_HEADER.len());
+        loop {
+            let mut byte = [0u8; 1];
+            if self.reader.read(&mut byte).await? == 0 {
+                return Ok(false);
+            }
+            if window.len() == LENGTH_HEADER.len() {
+                window.pop_front();
+            }
+            window.push_back(byte[0].to_ascii_lowercase());
+            if window.iter().eq(LENGTH_HEADER.iter()) {
+                return Ok(true);
+            }
         }
     }
 
     /// The next frame, or none at the end of the input.
     pub async fn next(&mut self) -> std::io::Result<Option<Frame>> {
+        // The name of the header found again, already read.
+        let mut resumed = if std::mem::take(&mut self.lost) {
+            if !self.find_next_frame().await? {
+                return Ok(None);
+            }
+            Some("Content-Length")
+        } else {
+            None
+        };
         let mut length: Option<Result<usize, String>> = None;
         let mut line = String::new();
         let mut saw_header = false;
         loop {
             line.clear();
-            let read = self.reader.read_line(&mut line).await?;
+            line.extend(resumed.take());
+            let read = self.reader.read_line(&mut line).await? + line.len().min(1);
             if read == 0 {
                 return Ok(if saw_header {
                     Some(Frame::Bad(
@@ -83,8 +119,14 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             }
         }
         match length {
-            None => Ok(Some(Frame::Bad("a frame without Content-Length".into()))),
-            Some(Err(message)) => Ok(Some(Frame::Bad(message))),
+            None => {
+                self.lost = true;
+                Ok(Some(Frame::Bad("a frame without Content-Length".into())))
+            }
+            Some(Err(message)) => {
+                self.lost = true;
+                Ok(Some(Frame::Bad(message)))
+            }
             Some(Ok(length)) if length > MAX_FRAME => {
                 // Skip the body without keeping it.
                 let skipped = tokio::io::copy(
@@ -255,6 +297,25 @@ mod tests {
         let read = frames(input).await;
         assert_eq!(read[0], Frame::Bad("a frame without Content-Length".into()));
         assert_eq!(read[1], Frame::Body(b"{}".to_vec()));
+    }
+
+    #[tokio::test]
+    async fn after_a_bad_length_the_next_frame_is_found_again() {
+        let input = b"Content-Length: banana\r\n\r\n{\"id\":1}Content-Length: 2\r\n\r\n{}\
+                      CONTENT-LENGTH: 3\r\n\r\n[1]";
+        let read = frames(input).await;
+        assert_eq!(
+            read,
+            [
+                Frame::Bad("bad Content-Length \"banana\"".into()),
+                Frame::Body(b"{}".to_vec()),
+                Frame::Body(b"[1]".to_vec()),
+            ]
+        );
+        // A body with line breaks of its own, after a frame with no length.
+        let input = b"X-Other: 1\r\n\r\n{\n\"a\": 1\n}\r\nContent-Length: 2\r\n\r\n{}";
+        let read = frames(input).await;
+        assert_eq!(read[1..], [Frame::Body(b"{}".to_vec())]);
     }
 
     #[test]

@@ -185,6 +185,12 @@ impl LspProcess {
         }
     }
 
+    /// Sends bytes as they are, framing and all.
+    pub fn send_bytes(&mut self, bytes: &str) {
+        self.stdin.write_all(bytes.as_bytes()).unwrap();
+        self.stdin.flush().unwrap();
+    }
+
     /// Sends one frame with `body`.
     pub fn send_raw(&mut self, body: &str) {
         write!(self.stdin, "Content-Length: {}\r\n\r\n{body}", body.len()).unwrap();
