@@ -92,6 +92,9 @@ pub enum Failure {
     /// The plugin trapped: a panic, a stack overflow, an `unreachable`.
     #[error("the plugin crashed: {message}")]
     Trap { message: String },
+    /// The plugin ended its instance (WASI `exit`) instead of returning.
+    #[error("the plugin exited with status {0} instead of returning a result")]
+    Exited(i32),
     /// A fault on the host's side, not the plugin's.
     #[error("databook could not run the plugin: {0}")]
     Host(String),

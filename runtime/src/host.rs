@@ -27,8 +27,15 @@ pub(crate) use crate::api::v0_1::exports::databook::plugin::{
 };
 
 /// How much of a run's log (its `log` calls and its stdout and stderr) is
-/// kept; the rest is dropped with a note saying so.
+/// kept; the rest is dropped with a note saying so. Every line counts
+/// `LINE_COST` bytes besides its text, so that empty lines are bounded too.
 const LOG_CAP: usize = 64 << 10;
+const LINE_COST: usize = 64;
+/// At most this many lines of a run that failed are handed back: its last.
+pub(crate) const FAILED_RUN_LINES: usize = 50;
+/// How many plugin log lines a second, across all runs, reach the host's
+/// own log; the rest are counted and said once the second is over.
+const HOST_LOG_PER_SECOND: u32 = 100;
 
 /// How much a log line matters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -121,11 +128,16 @@ impl HostState {
         }
     }
 
+    /// Whether the log has room for another line.
+    fn log_is_open(&self) -> bool {
+        self.log_bytes < LOG_CAP
+    }
+
     fn push_log(&mut self, level: Level, stream: Stream, message: String) {
-        if self.log_bytes >= LOG_CAP {
+        if !self.log_is_open() {
             return;
         }
-        self.log_bytes += message.len();
+        self.log_bytes += message.len() + LINE_COST;
         if self.log_bytes >= LOG_CAP {
             self.logs.push(LogLine {
                 level: Level::Warn,
@@ -215,16 +227,45 @@ impl databook::plugin::runtime::Host for HostState {
             WitLevel::Warn => Level::Warn,
             WitLevel::Error => Level::Error,
         };
-        let mut masked = message.clone();
-        mask(&mut masked, &self.secrets_read);
-        match level {
-            Level::Trace => tracing::trace!(plugin = %self.plugin, "{masked}"),
-            Level::Debug => tracing::debug!(plugin = %self.plugin, "{masked}"),
-            Level::Info => tracing::info!(plugin = %self.plugin, "{masked}"),
-            Level::Warn => tracing::warn!(plugin = %self.plugin, "{masked}"),
-            Level::Error => tracing::error!(plugin = %self.plugin, "{masked}"),
+        if !self.log_is_open() {
+            return;
+        }
+        if host_log_allows() {
+            let mut masked = message.clone();
+            mask(&mut masked, &self.secrets_read);
+            // Quoted and escaped (`{:?}`): a line break in a plugin's
+            // message must not forge a line of the host's log.
+            match level {
+                Level::Trace => tracing::trace!(plugin = %self.plugin, "{masked:?}"),
+                Level::Debug => tracing::debug!(plugin = %self.plugin, "{masked:?}"),
+                Level::Info => tracing::info!(plugin = %self.plugin, "{masked:?}"),
+                Level::Warn => tracing::warn!(plugin = %self.plugin, "{masked:?}"),
+                Level::Error => tracing::error!(plugin = %self.plugin, "{masked:?}"),
+            }
         }
         self.push_log(level, Stream::Log, message);
+    }
+}
+
+/// Whether one more plugin line may go to the host's own log this second.
+fn host_log_allows() -> bool {
+    static WINDOW: Mutex<Option<(std::time::Instant, u32, u64)>> = Mutex::new(None);
+    let mut window = WINDOW.lock().unwrap_or_else(|e| e.into_inner());
+    let now = std::time::Instant::now();
+    let (start, count, dropped) = window.get_or_insert((now, 0, 0));
+    if now.duration_since(*start) >= Duration::from_secs(1) {
+        if *dropped > 0 {
+            tracing::warn!("{dropped} plugin log lines were left out of this log");
+        }
+        *window = Some((now, 1, 0));
+        return true;
+    }
+    if *count < HOST_LOG_PER_SECOND {
+        *count += 1;
+        true
+    } else {
+        *dropped += 1;
+        false
     }
 }
 

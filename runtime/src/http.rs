@@ -37,6 +37,15 @@ fn origin_text(url: &Url) -> String {
     OriginPattern::of_url(url).map_or_else(|| url.origin().ascii_serialization(), |o| o.to_string())
 }
 
+/// Headers a plugin may not set.
+const FORBIDDEN_HEADERS: [&str; 5] = [
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "upgrade",
+];
+
 impl HttpClient {
     pub(crate) fn new(grant: Arc<Grant>, max_body: u64) -> Result<HttpClient, String> {
         let policy_grant = grant.clone();
@@ -79,6 +88,18 @@ impl HttpClient {
         let method = reqwest::Method::from_bytes(request.method.as_bytes()).map_err(|_| {
             HttpError::Invalid(format!("{:?} is not an HTTP method", request.method))
         })?;
+        // These say where the request goes and how it is framed: the grant
+        // was checked against the URL, so they come from the URL and the
+        // body, never from the plugin.
+        if let Some((name, _)) = request.headers.iter().find(|(name, _)| {
+            FORBIDDEN_HEADERS
+                .iter()
+                .any(|forbidden| name.trim().eq_ignore_ascii_case(forbidden))
+        }) {
+            return Err(HttpError::Invalid(format!(
+                "a plugin may not set the {name:?} header: databook sets it from the URL and the body"
+            )));
+        }
         let mut builder = self.client.request(method, url);
         for (name, value) in &request.headers {
             builder = builder.header(name, value);

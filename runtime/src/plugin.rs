@@ -12,7 +12,7 @@ use crate::discovery::Source;
 use crate::engine::{Runtime, RuntimeInner};
 use crate::error::{Failure, LoadError};
 use crate::grant::{Grant, mask};
-use crate::host::{HostState, LogLine, checking, completion, plugin_exports};
+use crate::host::{FAILED_RUN_LINES, HostState, LogLine, checking, completion, plugin_exports};
 use crate::http::HttpClient;
 use databook_stdx::{ByteSize, Timeout};
 
@@ -174,7 +174,10 @@ impl Masked for Failure {
                 hint.mask(secrets);
             }
             Failure::Trap { message } | Failure::Host(message) => message.mask(secrets),
-            Failure::Timeout(_) | Failure::Memory(_) | Failure::OutputTooLarge { .. } => {}
+            Failure::Timeout(_)
+            | Failure::Memory(_)
+            | Failure::OutputTooLarge { .. }
+            | Failure::Exited(_) => {}
         }
     }
 }
@@ -564,10 +567,21 @@ impl Plugin {
         if !state.secrets_read.is_empty() {
             reply.mask(&state.secrets_read);
         }
-        Called {
-            reply,
-            logs: state.take_logs(),
+        let mut logs = state.take_logs();
+        // A run that failed (a loop, a flood) keeps only its last lines.
+        if reply.is_err() && logs.len() > FAILED_RUN_LINES {
+            let left_out = logs.len() - FAILED_RUN_LINES;
+            logs.drain(..left_out);
+            logs.insert(
+                0,
+                LogLine {
+                    level: crate::host::Level::Warn,
+                    stream: crate::host::Stream::Log,
+                    message: format!("({left_out} earlier lines of this failed run were left out)"),
+                },
+            );
         }
+        Called { reply, logs }
     }
 }
 
@@ -576,6 +590,9 @@ impl Plugin {
 fn classify(error: wasmtime::Error, state: &HostState, memory: ByteSize) -> Failure {
     if state.limiter.exceeded {
         return Failure::Memory(memory);
+    }
+    if let Some(exit) = error.downcast_ref::<wasmtime_wasi::I32Exit>() {
+        return Failure::Exited(exit.0);
     }
     let Some(trap) = error.downcast_ref::<wasmtime::Trap>() else {
         // Not the guest's doing: instantiation or the host failed.

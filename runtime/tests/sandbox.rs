@@ -605,3 +605,71 @@ async fn a_plugin_built_for_another_api_version_is_refused_by_name() {
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn a_plugin_that_exits_is_reported_as_exiting_not_as_a_host_fault() {
+    let plugin = TestPlugin::new("").load().await;
+    // WASI 0.2's `exit` carries only success or failure: any status but 0
+    // arrives as 1.
+    let failure = run_err(&plugin, "exit 3").await;
+    assert_eq!(failure, Failure::Exited(1));
+    assert_eq!(
+        failure.to_string(),
+        "the plugin exited with status 1 instead of returning a result"
+    );
+    still_works(&plugin).await;
+}
+
+#[tokio::test]
+async fn a_flood_of_empty_log_lines_is_bounded() {
+    let plugin = TestPlugin::new("").load().await;
+    let report = plugin.run(cell("flood 200000"), None).await;
+    assert_eq!(report.result.unwrap().data, "flooded");
+    // 64 KiB at 64 bytes a line, and the note that it was cut.
+    assert!(report.logs.len() <= 1026, "{} lines", report.logs.len());
+    assert!(
+        report
+            .logs
+            .iter()
+            .any(|l| l.message.contains("the log was cut")),
+        "no note"
+    );
+}
+
+#[tokio::test]
+async fn a_run_that_fails_hands_back_only_its_last_log_lines() {
+    let plugin = TestPlugin::new("[limits]\ntimeout = \"300ms\"")
+        .load()
+        .await;
+    let report = plugin.run(cell("flood"), None).await;
+    assert!(matches!(report.result, Err(Failure::Timeout(_))));
+    assert_eq!(report.logs.len(), 51, "the last 50 and a note");
+    assert!(
+        report.logs[0]
+            .message
+            .contains("earlier lines of this failed run were left out")
+    );
+}
+
+#[tokio::test]
+async fn a_plugin_cannot_set_the_host_header() {
+    let server = common::HttpServer::start().await;
+    let plugin = TestPlugin::new(&format!("[permissions]\nhttp = [\"{}\"]", server.origin()))
+        .load()
+        .await;
+    let body = format!("http {}/hello Host:internal.example", server.origin());
+    let failure = run_err(&plugin, &body).await;
+    assert!(
+        failure
+            .to_string()
+            .contains(r#"may not set the \"Host\" header"#),
+        "{failure}"
+    );
+    // Its own headers of other names still go.
+    let reply = run_ok(
+        &plugin,
+        &format!("http {}/hello X-Trace:1", server.origin()),
+    )
+    .await;
+    assert_eq!(reply, "200 hello from the test server");
+}

@@ -299,3 +299,18 @@ fn a_result_whose_mime_type_is_not_one_is_an_error() {
     );
     assert_eq!(text(&output.stdout), "");
 }
+
+/// A million log calls reach the terminal as a bounded log (cut, with a
+/// note) and a rate-limited host log, never as a million lines.
+#[test]
+fn a_log_flood_reaches_stderr_bounded() {
+    let home = tempfile::tempdir().unwrap();
+    let mut command = databook(home.path());
+    command.arg("--plugins").arg(testing_plugins());
+    command.args(["exec", "misbehave", "flood 1000000"]);
+    let output = run(command, "");
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{}", &stderr[..stderr.len().min(2000)]);
+    assert!(stderr.len() < 200_000, "{} bytes of stderr", stderr.len());
+    assert!(stderr.contains("the log was cut at 64 KiB"));
+}

@@ -158,7 +158,7 @@ pub fn status_of(failure: &Failure) -> Status {
         // A crash is a bug in the plugin and a host fault one in databook:
         // neither is the caller's, and neither goes away on a retry, which
         // ABORTED or UNAVAILABLE would invite.
-        Failure::Trap { .. } | Failure::Host(_) => Code::Internal,
+        Failure::Trap { .. } | Failure::Exited(_) | Failure::Host(_) => Code::Internal,
     };
     let mut status = Status::new(code, failure.to_string());
     if let Some(hint) = failure.hint() {

@@ -92,11 +92,17 @@ impl Guest for Misbehave {
                 Ok(contents) => text(contents),
                 Err(e) => fail(format!("cannot read {arg}: {e}")),
             },
+            // `http URL [NAME:VALUE]`: a GET, with one header of its own.
             "http" => {
+                let (url, header) = arg.split_once(' ').unwrap_or((arg, ""));
+                let headers = header
+                    .split_once(':')
+                    .map(|(n, v)| vec![(n.to_string(), v.to_string())])
+                    .unwrap_or_default();
                 let request = Request {
                     method: "GET".into(),
-                    url: arg.into(),
-                    headers: vec![],
+                    url: url.into(),
+                    headers,
                     body: vec![],
                 };
                 match runtime::http_request(&request) {
@@ -115,6 +121,15 @@ impl Guest for Misbehave {
                 runtime::log(Level::Info, arg);
                 text("logged")
             }
+            // `flood N`: N empty log lines; `flood` alone: until stopped.
+            "flood" => {
+                let n: u64 = arg.parse().unwrap_or(u64::MAX);
+                for _ in 0..n {
+                    runtime::log(Level::Error, "");
+                }
+                text("flooded")
+            }
+            "exit" => std::process::exit(arg.parse().unwrap_or(3)),
             "print" => {
                 println!("{arg}");
                 eprintln!("{arg} (stderr)");
