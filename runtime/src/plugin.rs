@@ -16,6 +16,9 @@ use crate::host::{FAILED_RUN_LINES, HostState, LogLine, checking, completion, pl
 use crate::http::HttpClient;
 use databook_stdx::{ByteSize, Timeout};
 
+/// The longest a plugin's `describe` may take at load, whatever its limit.
+pub const DESCRIBE_LIMIT: Duration = Duration::from_secs(2);
+
 /// A result: a MIME type and its data.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Output {
@@ -299,7 +302,9 @@ impl Plugin {
                 exports,
             }),
         };
-        let timeout = plugin.inner.manifest.limits.timeout.0;
+        // Whatever a plugin's own limit, describing itself may not hold up
+        // the start of the program that loads it.
+        let timeout = plugin.inner.manifest.limits.timeout.0.min(DESCRIBE_LIMIT);
         let described = plugin
             .call(timeout, |inner, store, instance| {
                 Box::pin(async move {

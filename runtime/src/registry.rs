@@ -57,19 +57,24 @@ impl Registry {
         workspace: &Workspace,
         process_env: impl Fn(&str) -> Option<String>,
     ) -> Registry {
-        let mut entries = Vec::new();
-        for (name, source) in search.discover() {
-            let plugin = load_found(runtime, workspace, &process_env, &name, &source).await;
-            if let Err(error) = &plugin {
-                tracing::debug!(plugin = %name, %error, "plugin failed to load");
+        // All at once: a slow `describe` holds up only its own plugin.
+        let loads = search.discover().into_iter().map(|(name, source)| {
+            let process_env = &process_env;
+            async move {
+                let plugin = load_found(runtime, workspace, process_env, &name, &source).await;
+                if let Err(error) = &plugin {
+                    tracing::debug!(plugin = %name, %error, "plugin failed to load");
+                }
+                Entry {
+                    name,
+                    source,
+                    plugin,
+                }
             }
-            entries.push(Entry {
-                name,
-                source,
-                plugin,
-            });
+        });
+        Registry {
+            entries: futures_util::future::join_all(loads).await,
         }
-        Registry { entries }
     }
 
     /// Finds and loads only the plugin called `name` (a command that runs

@@ -673,3 +673,34 @@ async fn a_plugin_cannot_set_the_host_header() {
     .await;
     assert_eq!(reply, "200 hello from the test server");
 }
+
+/// A plugin whose `describe` never returns fails to load at the load-time
+/// ceiling, not at its own (here an hour), and the others load beside it.
+#[tokio::test]
+async fn a_looping_describe_fails_the_load_at_the_ceiling() {
+    let tmp = tempfile::tempdir().unwrap();
+    TestPlugin::new("").write(tmp.path());
+    let dir = tmp.path().join("stuck");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(
+        dir.join("config.toml"),
+        common::config_for(
+            "stuck",
+            "[permissions]\nenv = [\"MISBEHAVE_DESCRIBE\"]\n[limits]\ntimeout = \"1h\"",
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.join("plugin.wasm"), common::misbehave_wasm()).unwrap();
+    let search = SearchPath {
+        dirs: vec![tmp.path().to_path_buf()],
+        builtins: &[],
+    };
+    let lookup = |name: &str| (name == "MISBEHAVE_DESCRIBE").then(|| "loop".to_string());
+    let registry = Registry::load(runtime(), &search, &Workspace::default(), lookup).await;
+    let error = registry.get("stuck").err().expect("refused").to_string();
+    assert!(
+        error.contains("describe failed: the plugin exceeded its time limit of 2s"),
+        "{error}"
+    );
+    still_works(registry.get(MISBEHAVE).unwrap()).await;
+}

@@ -310,7 +310,12 @@ fn a_log_flood_reaches_stderr_bounded() {
     command.args(["exec", "misbehave", "flood 1000000"]);
     let output = run(command, "");
     let stderr = text(&output.stderr);
-    assert_eq!(output.status.code(), Some(0), "{}", &stderr[..stderr.len().min(2000)]);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        &stderr[..stderr.len().min(2000)]
+    );
     assert!(stderr.len() < 200_000, "{} bytes of stderr", stderr.len());
     assert!(stderr.contains("the log was cut at 64 KiB"));
 }

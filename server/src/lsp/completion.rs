@@ -19,6 +19,7 @@ pub async fn complete(
     state: &State,
     position: TextDocumentPositionParams,
 ) -> Option<CompletionResponse> {
+    state.plugins.ready().await;
     let snapshot = state.documents.get(&position.text_document.uri)?;
     let offset = convert::offset(&snapshot.rope, position.position);
     let loaded = state.plugins.current();

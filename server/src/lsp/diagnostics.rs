@@ -169,6 +169,7 @@ pub fn findings(state: &State, uri: &Uri, snapshot: &Snapshot, loaded: &Loaded) 
 /// document changed meanwhile (the newer version's task publishes then).
 pub fn spawn_publish(client: Client, state: Arc<State>, uri: Uri) {
     tokio::spawn(async move {
+        state.plugins.ready().await;
         let Some(snapshot) = state.documents.get(&uri) else {
             return;
         };

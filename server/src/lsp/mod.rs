@@ -76,8 +76,19 @@ impl Backend {
 
 impl LanguageServer for Backend {
     async fn initialize(&self, params: InitializeParams) -> Result<InitializeResult> {
+        // Plugins load in the background, so that the editor is answered at
+        // once however slow a plugin's `describe` is; diagnostics and
+        // completion wait for them, and every open document is analysed
+        // again when they are in.
         let root = workspace_root(&params);
-        self.state.plugins.load(root).await;
+        let (client, state) = (self.client.clone(), self.state.clone());
+        tokio::spawn(async move {
+            state.plugins.load(root).await;
+            for (uri, _) in state.documents.all() {
+                diagnostics::spawn_publish(client.clone(), state.clone(), uri);
+            }
+            let _ = client.code_lens_refresh().await;
+        });
         Ok(InitializeResult {
             capabilities: capabilities(),
             server_info: Some(ServerInfo {

@@ -35,6 +35,9 @@ pub struct Plugins {
     root: Mutex<Option<PathBuf>>,
     runtime: Runtime,
     loaded: RwLock<Arc<Loaded>>,
+    /// True once the first load is done: until then nothing is known to be
+    /// unknown, so diagnostics and completion wait for it.
+    ready: tokio::sync::watch::Sender<bool>,
 }
 
 impl Plugins {
@@ -54,6 +57,7 @@ impl Plugins {
                 config_error: None,
                 generation: 0,
             })),
+            ready: tokio::sync::watch::Sender::new(false),
         }
     }
 
@@ -62,6 +66,15 @@ impl Plugins {
     pub async fn load(&self, root: PathBuf) {
         *self.root.lock().unwrap_or_else(|e| e.into_inner()) = Some(root);
         self.reload().await;
+        self.ready.send_replace(true);
+    }
+
+    /// Waits for the first load to be done.
+    pub async fn ready(&self) {
+        let mut ready = self.ready.subscribe();
+        // The sender lives as long as `self`, so this cannot fail while
+        // `self` is borrowed.
+        let _ = ready.wait_for(|ready| *ready).await;
     }
 
     /// Loads the plugins again, from the remembered workspace.
@@ -171,8 +184,9 @@ pub fn watch(client: Client, state: Arc<State>) {
         watcher,
         targets: HashMap::new(),
     };
-    watches.follow(&state.plugins.current(), &interesting);
     tokio::spawn(async move {
+        state.plugins.ready().await;
+        watches.follow(&state.plugins.current(), &interesting);
         // The watcher lives as long as this task.
         while rx.recv().await.is_some() {
             tokio::time::sleep(Duration::from_millis(300)).await;

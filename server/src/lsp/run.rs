@@ -140,7 +140,9 @@ pub async fn execute(
     state: &std::sync::Arc<State>,
     params: ExecuteCommandParams,
 ) -> Result<Option<Value>> {
-    match DatabookCommand::from_lsp(&params)? {
+    let command = DatabookCommand::from_lsp(&params)?;
+    state.plugins.ready().await;
+    match command {
         DatabookCommand::Run(uri, anchor) => {
             let snapshot = document(state, &uri)?;
             let cell = find(&snapshot, &anchor)?;

@@ -150,6 +150,11 @@ impl Guest for Misbehave {
     }
 
     fn describe() -> Description {
+        // A plugin granted MISBEHAVE_DESCRIBE=loop never finishes loading.
+        if runtime::get_env("MISBEHAVE_DESCRIBE").as_deref() == Some("loop") {
+            #[allow(clippy::empty_loop)]
+            loop {}
+        }
         Description {
             language: Some("misbehave".into()),
             options: vec![],

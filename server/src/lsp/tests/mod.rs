@@ -883,3 +883,34 @@ async fn a_timeout_in_hours_is_no_diagnostic() {
     assert_eq!(codes(&found), ["bad-timeout"]);
     assert_eq!(found[0]["range"]["start"]["line"], 2);
 }
+
+/// A plugin whose `describe` never returns holds up neither `initialize`
+/// nor the other plugins: it is reported as failed to load, at the
+/// load-time ceiling, and the notebook is analysed with the rest.
+#[tokio::test]
+async fn a_plugin_stuck_in_describe_holds_up_nothing() {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::write(
+        root.path().join("databook.toml"),
+        "[env]\nMISBEHAVE_DESCRIBE = \"loop\"\n",
+    )
+    .unwrap();
+    let plugins = root.path().join(".databook/plugins");
+    install_plugin(&plugins, "stuck");
+    let config = plugins.join("stuck/config.toml");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str("[permissions]\nenv = [\"MISBEHAVE_DESCRIBE\"]\n[limits]\ntimeout = \"1h\"\n");
+    std::fs::write(&config, text).unwrap();
+
+    let (service, socket) = crate::lsp::service(vec![testing_plugins()]);
+    let mut editor = Editor::start(service, socket).await;
+    let result = editor.initialize(root.path()).await;
+    assert_eq!(result["serverInfo"]["name"], "databook");
+    editor
+        .open(URI, "@plugin=stuck\nx\n@plugin=echo\ny\n@plugin=nope\nz\n")
+        .await;
+    let found = diagnostics(&mut editor, 2).await;
+    assert_eq!(codes(&found), ["plugin-failed", "unknown-plugin"]);
+    let message = found[0]["message"].as_str().unwrap();
+    assert!(message.contains("time limit of 2s"), "{message}");
+}
