@@ -70,13 +70,10 @@ impl DatabookCommand {
         let uri: Uri = argument(arguments, 0).ok_or_else(|| {
             Error::invalid_params("the first argument must be the document's URI")
         })?;
-        let cell = match argument::<usize>(arguments, 1) {
-            Some(index) => Some(CellAnchor {
-                index,
-                header: argument::<String>(arguments, 2).unwrap_or_default(),
-            }),
-            None => None,
-        };
+        let cell = argument::<usize>(arguments, 1).map(|index| CellAnchor {
+            index,
+            header: argument::<String>(arguments, 2).unwrap_or_default(),
+        });
         let needs_cell =
             || Error::invalid_params("the arguments must be [uri, cell index, header text]");
         Ok(match params.command.as_str() {
