@@ -19,6 +19,10 @@ use databook_stdx::{ByteSize, Timeout};
 /// The longest a plugin's `describe` may take at load, whatever its limit.
 pub const DESCRIBE_LIMIT: Duration = Duration::from_secs(2);
 
+/// The longest `complete` and `check` may take: they answer an editor
+/// while the user types, whatever the plugin's limit for a run.
+pub const EDITOR_LIMIT: Duration = Duration::from_secs(1);
+
 /// A result: a MIME type and its data.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Output {
@@ -456,34 +460,37 @@ impl Plugin {
         }
         let offset = u32::try_from(offset).unwrap_or(u32::MAX);
         let (body, options) = (body.to_string(), options.to_vec());
-        self.call(self.time_limit(None), |inner, store, instance| {
-            Box::pin(async move {
-                let Some(guest) = &inner.completion else {
-                    return Ok(Vec::new());
-                };
-                let guest = guest.load(&mut *store, &instance)?;
-                let items = guest
-                    .call_complete(&mut *store, &body, offset, &options)
-                    .await?;
-                Ok(items
-                    .into_iter()
-                    .map(|item| CompletionItem {
-                        label: item.label,
-                        insert: item.insert,
-                        detail: item.detail,
-                        documentation: item.documentation,
-                        kind: match item.kind {
-                            completion::ItemKind::Keyword => ItemKind::Keyword,
-                            completion::ItemKind::Function => ItemKind::Function,
-                            completion::ItemKind::Variable => ItemKind::Variable,
-                            completion::ItemKind::Field => ItemKind::Field,
-                            completion::ItemKind::Value => ItemKind::Value,
-                            completion::ItemKind::Text => ItemKind::Text,
-                        },
-                    })
-                    .collect())
-            })
-        })
+        self.call(
+            self.time_limit(Some(EDITOR_LIMIT)),
+            |inner, store, instance| {
+                Box::pin(async move {
+                    let Some(guest) = &inner.completion else {
+                        return Ok(Vec::new());
+                    };
+                    let guest = guest.load(&mut *store, &instance)?;
+                    let items = guest
+                        .call_complete(&mut *store, &body, offset, &options)
+                        .await?;
+                    Ok(items
+                        .into_iter()
+                        .map(|item| CompletionItem {
+                            label: item.label,
+                            insert: item.insert,
+                            detail: item.detail,
+                            documentation: item.documentation,
+                            kind: match item.kind {
+                                completion::ItemKind::Keyword => ItemKind::Keyword,
+                                completion::ItemKind::Function => ItemKind::Function,
+                                completion::ItemKind::Variable => ItemKind::Variable,
+                                completion::ItemKind::Field => ItemKind::Field,
+                                completion::ItemKind::Value => ItemKind::Value,
+                                completion::ItemKind::Text => ItemKind::Text,
+                            },
+                        })
+                        .collect())
+                })
+            },
+        )
         .await
         .reply
     }
@@ -498,33 +505,36 @@ impl Plugin {
             return Ok(Vec::new());
         }
         let (text, options) = (body.to_string(), options.to_vec());
-        self.call(self.time_limit(None), |inner, store, instance| {
-            Box::pin(async move {
-                let Some(guest) = &inner.checking else {
-                    return Ok(Vec::new());
-                };
-                let guest = guest.load(&mut *store, &instance)?;
-                let problems = guest.call_check(&mut *store, &text, &options).await?;
-                Ok(problems
-                    .into_iter()
-                    .map(|p| {
-                        // Clamp to the body so a careless plugin cannot
-                        // point past it.
-                        let end = (p.end as usize).min(text.len());
-                        Problem {
-                            start: (p.start as usize).min(end),
-                            end,
-                            severity: match p.severity {
-                                checking::Severity::Error => Severity::Error,
-                                checking::Severity::Warning => Severity::Warning,
-                                checking::Severity::Info => Severity::Info,
-                            },
-                            message: p.message,
-                        }
-                    })
-                    .collect())
-            })
-        })
+        self.call(
+            self.time_limit(Some(EDITOR_LIMIT)),
+            |inner, store, instance| {
+                Box::pin(async move {
+                    let Some(guest) = &inner.checking else {
+                        return Ok(Vec::new());
+                    };
+                    let guest = guest.load(&mut *store, &instance)?;
+                    let problems = guest.call_check(&mut *store, &text, &options).await?;
+                    Ok(problems
+                        .into_iter()
+                        .map(|p| {
+                            // Clamp to the body so a careless plugin cannot
+                            // point past it.
+                            let end = (p.end as usize).min(text.len());
+                            Problem {
+                                start: (p.start as usize).min(end),
+                                end,
+                                severity: match p.severity {
+                                    checking::Severity::Error => Severity::Error,
+                                    checking::Severity::Warning => Severity::Warning,
+                                    checking::Severity::Info => Severity::Info,
+                                },
+                                message: p.message,
+                            }
+                        })
+                        .collect())
+                })
+            },
+        )
         .await
         .reply
     }

@@ -248,21 +248,28 @@ pub fn spawn_publish(client: Client, state: Arc<State>, uri: Uri) {
             let Some(plugin) = cell.plugin().and_then(|name| loaded.plugin(name)) else {
                 continue;
             };
-            match plugin
-                .check(cell.body_text(text), &cell.plugin_options())
-                .await
-            {
-                Ok(problems) => {
-                    let id = snapshot.document().cell_ids()[index];
-                    let generation = loaded.generation;
-                    state.checks.store(&uri, (index, id), generation, problems);
-                }
-                // Not kept: a check that timed out on a busy machine is
-                // tried again on the next change.
+            // A check of a version the user has typed past is stopped: the
+            // newer version's task checks what is still unchecked then.
+            let options = cell.plugin_options();
+            let check = plugin.check(cell.body_text(text), &options);
+            let outcome = tokio::select! {
+                outcome = check => outcome,
+                () = until_stale(&is_current) => return,
+            };
+            let problems = match outcome {
+                Ok(problems) => problems,
+                // Kept as "nothing found" for this body and these plugins,
+                // so that a check that always fails or takes too long is
+                // not tried again on every keystroke.
                 Err(failure) => {
                     tracing::debug!(plugin = plugin.name(), %failure, "check failed");
+                    Vec::new()
                 }
-            }
+            };
+            let id = snapshot.document().cell_ids()[index];
+            state
+                .checks
+                .store(&uri, (index, id), loaded.generation, problems);
         }
         for (index, problems) in state.checks.found(&uri) {
             let Some(cell) = parse.cells.get(index) else {
@@ -293,4 +300,12 @@ pub fn spawn_publish(client: Client, state: Arc<State>, uri: Uri) {
                 .await;
         }
     });
+}
+
+/// Returns once `is_current` says the version being checked is no longer
+/// the latest.
+async fn until_stale(is_current: &impl Fn() -> bool) {
+    while is_current() {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }

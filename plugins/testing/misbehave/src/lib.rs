@@ -193,6 +193,19 @@ impl completion::Guest for Misbehave {
 
 impl checking::Guest for Misbehave {
     fn check(body: String, _options: Vec<(String, String)>) -> Vec<Problem> {
+        // `check-http URL`: calls URL (a counter, for tests), then never
+        // finishes.
+        if let Some(url) = body.strip_prefix("check-http ") {
+            let request = Request {
+                method: "GET".into(),
+                url: url.trim().into(),
+                headers: vec![],
+                body: vec![],
+            };
+            let _ = runtime::http_request(&request);
+            #[allow(clippy::empty_loop)]
+            loop {}
+        }
         // `leak NAME`: reports the variable's value as a problem.
         if let Some(name) = body.strip_prefix("leak ") {
             let value = runtime::get_env(name.trim()).unwrap_or_default();

@@ -914,3 +914,64 @@ async fn a_plugin_stuck_in_describe_holds_up_nothing() {
     let message = found[0]["message"].as_str().unwrap();
     assert!(message.contains("time limit of 2s"), "{message}");
 }
+
+/// A loopback HTTP server that answers every request with 200 and counts
+/// them.
+fn counting_server() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let origin = format!("http://{}", listener.local_addr().unwrap());
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = count.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        }
+    });
+    (origin, count)
+}
+
+/// A plugin `check` that never finishes is given up at the editor's limit
+/// and kept as failed: typing elsewhere in the notebook does not start it
+/// again (the plugin's own limit is an hour).
+#[tokio::test]
+async fn a_check_that_never_finishes_is_not_retried_on_every_keystroke() {
+    let (origin, calls) = counting_server();
+    let root = tempfile::tempdir().unwrap();
+    let plugins = root.path().join(".databook/plugins");
+    install_plugin(&plugins, "slowcheck");
+    let config = plugins.join("slowcheck/config.toml");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&format!(
+        "[permissions]\nhttp = [\"{origin}\"]\n[limits]\ntimeout = \"1h\"\n"
+    ));
+    std::fs::write(&config, text).unwrap();
+    let (service, socket) = crate::lsp::service(vec![testing_plugins()]);
+    let mut editor = Editor::start(service, socket).await;
+    editor.initialize(root.path()).await;
+    editor
+        .open(
+            URI,
+            &format!("@plugin=slowcheck\ncheck-http {origin}/check\n@plugin=echo\nx\n"),
+        )
+        .await;
+    // The first check gives up at the editor's limit, then diagnostics come.
+    editor
+        .wait_for("textDocument/publishDiagnostics", |p| p["version"] == 1)
+        .await;
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+    for version in 2..12 {
+        editor.edit(URI, (3, 0), (3, 0), "y").await;
+        editor
+            .wait_for("textDocument/publishDiagnostics", |p| {
+                p["version"] == version
+            })
+            .await;
+    }
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
