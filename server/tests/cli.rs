@@ -12,6 +12,18 @@ fn run(command: Command, stdin: &str) -> Output {
     common::run_with_stdin(command, stdin)
 }
 
+/// `databook --plugins plugins/testing exec ARGS`, in a fresh home: its
+/// output and its stderr as text.
+fn exec_testing(args: &[&str]) -> (Output, String) {
+    let home = tempfile::tempdir().unwrap();
+    let mut command = databook(home.path());
+    command.arg("--plugins").arg(testing_plugins()).arg("exec");
+    command.args(args);
+    let output = run(command, "");
+    let stderr = text(&output.stderr);
+    (output, stderr)
+}
+
 #[test]
 fn exec_echo_prints_its_stdin() {
     let home = tempfile::tempdir().unwrap();
@@ -43,11 +55,7 @@ fn exec_takes_the_input_as_an_argument() {
 
 #[test]
 fn exec_passes_options_to_the_plugin() {
-    let home = tempfile::tempdir().unwrap();
-    let mut command = databook(home.path());
-    command.arg("--plugins").arg(testing_plugins());
-    command.args([
-        "exec",
+    let (output, _) = exec_testing(&[
         "misbehave",
         "options",
         "--opt",
@@ -55,7 +63,6 @@ fn exec_passes_options_to_the_plugin() {
         "--opt",
         "q=a=b",
     ]);
-    let output = run(command, "");
     assert_eq!(
         text(&output.stdout),
         "[(\"range\", \"15m\"), (\"q\", \"a=b\")]\n"
@@ -78,15 +85,11 @@ fn unknown_plugin_exits_2_and_names_it() {
 
 #[test]
 fn plugin_error_exits_1_with_the_message_on_stderr() {
-    let home = tempfile::tempdir().unwrap();
-    let mut command = databook(home.path());
-    command.arg("--plugins").arg(testing_plugins());
-    command.args(["exec", "misbehave", "loop", "--timeout", "200ms"]);
-    let output = run(command, "");
+    let (output, stderr) = exec_testing(&["misbehave", "loop", "--timeout", "200ms"]);
     assert_eq!(output.status.code(), Some(1));
     assert!(output.stdout.is_empty());
     assert_eq!(
-        text(&output.stderr),
+        stderr,
         "error: misbehave: the plugin exceeded its time limit of 200ms\n"
     );
 }
@@ -231,18 +234,9 @@ fn broken_workspace_file_exits_2_with_its_line() {
 
 #[test]
 fn escape_sequences_from_a_plugin_never_reach_the_terminal_raw() {
-    let home = tempfile::tempdir().unwrap();
-    let mut command = databook(home.path());
-    command.arg("--plugins").arg(testing_plugins());
     // A clipboard write (OSC 52), then a carriage return that would
     // overwrite the line.
-    command.args([
-        "exec",
-        "misbehave",
-        "print \u{1b}]52;c;aGk=\u{7}safe\rforged",
-    ]);
-    let output = run(command, "");
-    let stderr = text(&output.stderr);
+    let (output, stderr) = exec_testing(&["misbehave", "print \u{1b}]52;c;aGk=\u{7}safe\rforged"]);
     assert_eq!(output.status.code(), Some(0), "{stderr}");
     assert!(!stderr.contains(['\u{1b}', '\u{7}', '\r']), "{stderr:?}");
     assert!(
@@ -281,17 +275,12 @@ fn on_a_terminal_a_table_is_shown_aligned() {
 /// choosing into the notebook's `@output` header: it is the run's error.
 #[test]
 fn a_result_whose_mime_type_is_not_one_is_an_error() {
-    let home = tempfile::tempdir().unwrap();
-    let mut command = databook(home.path());
-    command.args([
-        "exec",
+    let (output, stderr) = exec_testing(&[
         "echo",
         "x",
         "--opt",
         "mime=text/plain\n@plugin=http\nGET http://127.0.0.1:8765/pivot",
     ]);
-    let output = run(command, "");
-    let stderr = text(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(
         stderr.contains(r#"returned "text/plain\n@plugin=http\nGET http://127.0.0.1:8765/pivot" as its MIME type, which is not one"#),
@@ -304,12 +293,7 @@ fn a_result_whose_mime_type_is_not_one_is_an_error() {
 /// note) and a rate-limited host log, never as a million lines.
 #[test]
 fn a_log_flood_reaches_stderr_bounded() {
-    let home = tempfile::tempdir().unwrap();
-    let mut command = databook(home.path());
-    command.arg("--plugins").arg(testing_plugins());
-    command.args(["exec", "misbehave", "flood 1000000"]);
-    let output = run(command, "");
-    let stderr = text(&output.stderr);
+    let (output, stderr) = exec_testing(&["misbehave", "flood 1000000"]);
     assert_eq!(
         output.status.code(),
         Some(0),

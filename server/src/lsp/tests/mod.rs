@@ -31,6 +31,13 @@ async fn start() -> (Editor, tempfile::TempDir) {
     (editor, root)
 }
 
+/// A started server with `text` open as `URI`.
+async fn start_with(text: &str) -> (Editor, tempfile::TempDir) {
+    let (mut editor, root) = start().await;
+    editor.open(URI, text).await;
+    (editor, root)
+}
+
 /// The diagnostics published for `URI` once they have `count` entries.
 async fn diagnostics(editor: &mut Editor, count: usize) -> Vec<Value> {
     let params = editor
@@ -39,6 +46,29 @@ async fn diagnostics(editor: &mut Editor, count: usize) -> Vec<Value> {
         })
         .await;
     params["diagnostics"].as_array().unwrap().clone()
+}
+
+/// The diagnostics published for `URI` once one has the code `code`.
+async fn diagnostics_with(editor: &mut Editor, code: &str) -> Value {
+    editor
+        .wait_for("textDocument/publishDiagnostics", |p| {
+            p["uri"] == URI
+                && p["diagnostics"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|d| d["code"] == code)
+        })
+        .await
+}
+
+/// The diagnostics published for version `version` of `URI`.
+async fn diagnostics_of_version(editor: &mut Editor, version: i64) -> Value {
+    editor
+        .wait_for("textDocument/publishDiagnostics", |p| {
+            p["uri"] == URI && p["version"] == version
+        })
+        .await
 }
 
 fn codes(diagnostics: &[Value]) -> Vec<String> {
@@ -281,6 +311,12 @@ async fn response_within(seconds: u64, response: tokio::sync::oneshot::Receiver<
         .expect("the server answered")
 }
 
+/// Runs the cell at `index` through its `▶ Run` lens; the command's result.
+async fn run_lens(editor: &mut Editor, index: usize) -> Value {
+    let run = lens_command(editor, "▶ Run", index).await;
+    execute(editor, &run).await
+}
+
 async fn execute(editor: &mut Editor, command: &Value) -> Value {
     editor
         .request(
@@ -292,9 +328,8 @@ async fn execute(editor: &mut Editor, command: &Value) -> Value {
 
 #[tokio::test]
 async fn running_through_the_lens_writes_the_output_and_rerunning_replaces_it() {
-    let (mut editor, _root) = start().await;
     let text = "# Notes\n\n@plugin=echo name=greeting\nhello\n@end\nprose after\n";
-    editor.open(URI, text).await;
+    let (mut editor, _root) = start_with(text).await;
     let run = lens_command(&mut editor, "▶ Run", 0).await;
     assert_eq!(run["command"], "databook.run");
     let result = execute(&mut editor, &run).await;
@@ -317,8 +352,7 @@ async fn running_through_the_lens_writes_the_output_and_rerunning_replaces_it() 
 
     // A changed body: the output is replaced, not duplicated.
     editor.edit(URI, (3, 0), (3, 5), "goodbye").await;
-    let run = lens_command(&mut editor, "▶ Run", 0).await;
-    execute(&mut editor, &run).await;
+    run_lens(&mut editor, 0).await;
     assert_eq!(
         editor.text(URI),
         "# Notes\n\n@plugin=echo name=greeting\ngoodbye\n@output status=ok mime=text/plain\n> goodbye\n@end\nprose after\n"
@@ -337,8 +371,7 @@ async fn running_through_the_lens_writes_the_output_and_rerunning_replaces_it() 
 async fn a_run_reports_progress() {
     let (mut editor, _root) = start().await;
     editor.open(URI, "@plugin=echo name=p\nx\n").await;
-    let run = lens_command(&mut editor, "▶ Run", 0).await;
-    execute(&mut editor, &run).await;
+    run_lens(&mut editor, 0).await;
     let begin = editor
         .wait_for("$/progress", |p| p["value"]["kind"] == "begin")
         .await;
@@ -361,31 +394,21 @@ async fn a_failed_run_writes_the_error_and_a_diagnostic() {
     editor
         .open(URI, "@plugin=misbehave timeout=100ms\nloop\n")
         .await;
-    let run = lens_command(&mut editor, "▶ Run", 0).await;
-    let result = execute(&mut editor, &run).await;
+    let result = run_lens(&mut editor, 0).await;
     assert_eq!(result["runs"][0]["status"], "error");
     assert_eq!(
         editor.text(URI),
         "@plugin=misbehave timeout=100ms\nloop\n@output status=error mime=text/plain\n> the plugin exceeded its time limit of 100ms\n"
     );
-    let found = editor
-        .wait_for("textDocument/publishDiagnostics", |p| {
-            p["diagnostics"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|d| d["code"] == "run-failed")
-        })
-        .await;
+    let found = diagnostics_with(&mut editor, "run-failed").await;
     let failed = &found["diagnostics"][0];
     assert_eq!(failed["range"]["start"]["line"], 0);
 }
 
 #[tokio::test]
 async fn editing_while_a_slow_cell_runs_keeps_the_output_under_its_cell() {
-    let (mut editor, _root) = start().await;
     let text = "intro\n@plugin=misbehave name=slow\nsleep 700\n\n@plugin=echo\nlast\n";
-    editor.open(URI, text).await;
+    let (mut editor, _root) = start_with(text).await;
     let (_, response) = start_run(&mut editor, 200).await;
     // The user adds lines above the cell and types in the cell below.
     editor
@@ -443,16 +466,14 @@ async fn cancel_request_stops_a_run() {
     assert_eq!(response["error"]["code"], -32800, "{response}");
     // The run is gone: another one can use the plugin at once.
     editor.edit(URI, (1, 0), (1, 4), "counter").await;
-    let run = lens_command(&mut editor, "▶ Run", 0).await;
-    execute(&mut editor, &run).await;
+    run_lens(&mut editor, 0).await;
     assert!(editor.text(URI).ends_with("> 1\n"));
 }
 
 #[tokio::test]
 async fn run_all_follows_input_order() {
-    let (mut editor, _root) = start().await;
     let text = "@plugin=misbehave input=first\ninput\n@end\n@plugin=echo name=first\nfrom the first cell\n";
-    editor.open(URI, text).await;
+    let (mut editor, _root) = start_with(text).await;
     let run_all = lens_command(&mut editor, "▶ Run all", 0).await;
     let result = execute(&mut editor, &run_all).await;
     let order: Vec<u64> = result["runs"]
@@ -534,8 +555,7 @@ async fn a_refused_output_edit_is_tried_again() {
     let (mut editor, _root) = start().await;
     editor.open(URI, "@plugin=echo\nagain\n").await;
     *editor.refuse_edits.lock().unwrap() = 2;
-    let run = lens_command(&mut editor, "▶ Run", 0).await;
-    let result = execute(&mut editor, &run).await;
+    let result = run_lens(&mut editor, 0).await;
     assert_eq!(result["runs"][0]["status"], "ok");
     assert_eq!(
         *editor.refuse_edits.lock().unwrap(),
@@ -554,8 +574,7 @@ async fn hover_on_an_output_shows_the_full_result_and_log() {
     editor
         .open(URI, "@plugin=misbehave\nprint some words\n")
         .await;
-    let run = lens_command(&mut editor, "▶ Run", 0).await;
-    execute(&mut editor, &run).await;
+    run_lens(&mut editor, 0).await;
     let hover = editor
         .request(
             "textDocument/hover",
@@ -653,9 +672,7 @@ async fn header_diagnostics_follow_their_headers_as_bodies_change() {
 
     // Typing in a body moves the header below it: its diagnostic moves too.
     editor.edit(URI, (1, 0), (1, 0), "more\nlines\n").await;
-    let found = editor
-        .wait_for("textDocument/publishDiagnostics", |p| p["version"] == 2)
-        .await;
+    let found = diagnostics_of_version(&mut editor, 2).await;
     let found = found["diagnostics"].as_array().unwrap();
     assert_eq!(codes(found), ["unknown-plugin"]);
     assert_eq!(
@@ -665,9 +682,7 @@ async fn header_diagnostics_follow_their_headers_as_bodies_change() {
 
     // Fixing the header clears it.
     editor.edit(URI, (4, 8), (4, 12), "echo").await;
-    let found = editor
-        .wait_for("textDocument/publishDiagnostics", |p| p["version"] == 3)
-        .await;
+    let found = diagnostics_of_version(&mut editor, 3).await;
     assert_eq!(found["diagnostics"], json!([]));
 }
 
@@ -689,23 +704,17 @@ async fn plugin_check_findings_follow_edits_cell_by_cell() {
             .map(|d| d["range"]["start"].clone())
             .collect()
     };
-    let found = editor
-        .wait_for("textDocument/publishDiagnostics", |p| p["version"] == 1)
-        .await;
+    let found = diagnostics_of_version(&mut editor, 1).await;
     assert_eq!(checks(&found), [json!({"line": 1, "character": 2})]);
 
     // A line typed above moves the first cell's finding with its body.
     editor.edit(URI, (0, 0), (0, 0), "prose\n").await;
-    let found = editor
-        .wait_for("textDocument/publishDiagnostics", |p| p["version"] == 2)
-        .await;
+    let found = diagnostics_of_version(&mut editor, 2).await;
     assert_eq!(checks(&found), [json!({"line": 2, "character": 2})]);
 
     // The second cell's body is checked again when it changes.
     editor.edit(URI, (4, 0), (4, 4), "not bad").await;
-    let found = editor
-        .wait_for("textDocument/publishDiagnostics", |p| p["version"] == 3)
-        .await;
+    let found = diagnostics_of_version(&mut editor, 3).await;
     assert_eq!(
         checks(&found),
         [
@@ -716,9 +725,7 @@ async fn plugin_check_findings_follow_edits_cell_by_cell() {
 
     // Fixing the first body leaves only the second's.
     editor.edit(URI, (2, 2), (2, 5), "good").await;
-    let found = editor
-        .wait_for("textDocument/publishDiagnostics", |p| p["version"] == 4)
-        .await;
+    let found = diagnostics_of_version(&mut editor, 4).await;
     assert_eq!(checks(&found), [json!({"line": 4, "character": 4})]);
 }
 
@@ -742,9 +749,7 @@ async fn a_plugin_folder_named_in_a_new_databook_toml_is_picked_up() {
     // And that folder is watched from then on: a second plugin added to it
     // is found without a restart.
     editor.edit(URI, (0, 8), (0, 13), "later").await;
-    let found = editor
-        .wait_for("textDocument/publishDiagnostics", |p| p["version"] == 2)
-        .await;
+    let found = diagnostics_of_version(&mut editor, 2).await;
     assert_eq!(
         codes(found["diagnostics"].as_array().unwrap()),
         ["unknown-plugin"]
@@ -776,8 +781,7 @@ async fn two_cells_with_the_same_header_keep_their_own_results() {
     // The second cell's output is from an earlier session.
     let text = "@plugin=echo\nfirst body\n@plugin=echo\nsecond body\n@output status=ok mime=text/plain\n> old\n";
     editor.open(URI, text).await;
-    let run = lens_command(&mut editor, "▶ Run", 0).await;
-    execute(&mut editor, &run).await;
+    run_lens(&mut editor, 0).await;
     assert_eq!(
         editor.text(URI),
         "@plugin=echo\nfirst body\n@output status=ok mime=text/plain\n> first body\n@plugin=echo\nsecond body\n@output status=ok mime=text/plain\n> old\n"
@@ -795,17 +799,8 @@ async fn a_failed_run_marks_only_its_own_cell_when_headers_repeat() {
     let text =
         "@plugin=misbehave timeout=100ms\nloop\n@end\n@plugin=misbehave timeout=100ms\nloop\n";
     editor.open(URI, text).await;
-    let run = lens_command(&mut editor, "▶ Run", 0).await;
-    execute(&mut editor, &run).await;
-    let found = editor
-        .wait_for("textDocument/publishDiagnostics", |p| {
-            p["diagnostics"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|d| d["code"] == "run-failed")
-        })
-        .await;
+    run_lens(&mut editor, 0).await;
+    let found = diagnostics_with(&mut editor, "run-failed").await;
     let lines: Vec<&Value> = found["diagnostics"]
         .as_array()
         .unwrap()
@@ -818,9 +813,8 @@ async fn a_failed_run_marks_only_its_own_cell_when_headers_repeat() {
 
 #[tokio::test]
 async fn cancelling_one_cell_leaves_its_twin_running() {
-    let (mut editor, _root) = start().await;
     let text = "@plugin=misbehave\nsleep 2000\n@end\n@plugin=misbehave\nsleep 2000\n";
-    editor.open(URI, text).await;
+    let (mut editor, _root) = start_with(text).await;
     let second = lens_command(&mut editor, "▶ Run", 1).await;
     let (_, running) = {
         let started = editor
@@ -843,11 +837,9 @@ async fn cancelling_one_cell_leaves_its_twin_running() {
 
 #[tokio::test]
 async fn numbers_written_as_strings_read_the_same_in_the_file_and_in_hover() {
-    let (mut editor, _root) = start().await;
     let text = "@plugin=echo mime=application/vnd.databook.timeseries+json\n{\"series\": [{\"labels\": {\"job\": \"a\"}, \"points\": [[1,\"0.5\"],[2,\"1.5\"],[3,\"1\"]]}]}\n";
-    editor.open(URI, text).await;
-    let run = lens_command(&mut editor, "▶ Run", 0).await;
-    execute(&mut editor, &run).await;
+    let (mut editor, _root) = start_with(text).await;
+    run_lens(&mut editor, 0).await;
     assert!(
         editor
             .text(URI)
@@ -961,9 +953,7 @@ async fn a_check_that_never_finishes_is_not_retried_on_every_keystroke() {
         )
         .await;
     // The first check gives up at the editor's limit, then diagnostics come.
-    editor
-        .wait_for("textDocument/publishDiagnostics", |p| p["version"] == 1)
-        .await;
+    diagnostics_of_version(&mut editor, 1).await;
     assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
     for version in 2..12 {
         editor.edit(URI, (3, 0), (3, 0), "y").await;
