@@ -71,7 +71,15 @@ pub struct Limits {
     pub memory: ByteSize,
     /// The largest output a run may return.
     pub output: ByteSize,
+    /// How many runs of this plugin may be under way at once: its share of
+    /// the process's instances, so that one busy plugin leaves room for
+    /// the others.
+    pub concurrency: u32,
 }
+
+/// A plugin's share of instances when its `config.toml` names none: a
+/// quarter of the default pool of 64.
+pub const DEFAULT_CONCURRENCY: u32 = 16;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -79,6 +87,7 @@ impl Default for Limits {
             timeout: Timeout(std::time::Duration::from_secs(10)),
             memory: ByteSize(64 << 20),
             output: ByteSize(1 << 20),
+            concurrency: DEFAULT_CONCURRENCY,
         }
     }
 }
@@ -113,6 +122,7 @@ struct RawLimits {
     timeout: Option<Timeout>,
     memory: Option<Spanned<ByteSize>>,
     output: Option<ByteSize>,
+    concurrency: Option<Spanned<u32>>,
 }
 
 /// Reads TOML into `T`, turning any error into one that names the line and
@@ -180,6 +190,17 @@ impl Manifest {
                 None => defaults.memory,
             },
             output: raw.limits.output.unwrap_or(defaults.output),
+            concurrency: match raw.limits.concurrency {
+                Some(n) if *n.get_ref() == 0 => {
+                    return Err(error(
+                        n.span(),
+                        "limits.concurrency",
+                        "must be at least 1".to_string(),
+                    ));
+                }
+                Some(n) => n.into_inner(),
+                None => defaults.concurrency,
+            },
         };
         Ok(Manifest {
             name: raw.name.into_inner(),

@@ -92,6 +92,12 @@ pub enum Failure {
     /// The plugin trapped: a panic, a stack overflow, an `unreachable`.
     #[error("the plugin crashed: {message}")]
     Trap { message: String },
+    /// The plugin's share of the instances stayed full for as long as the
+    /// run could wait.
+    #[error(
+        "the plugin already has {0} runs under way, all its share of instances allows; try again later"
+    )]
+    Busy(u32),
     /// The plugin ended its instance (WASI `exit`) instead of returning.
     #[error("the plugin exited with status {0} instead of returning a result")]
     Exited(i32),

@@ -123,6 +123,8 @@ struct PluginInner {
     exports: plugin_exports::GuestIndices,
     completion: Option<completion::GuestIndices>,
     checking: Option<checking::GuestIndices>,
+    /// The plugin's share of the runtime's instances (`limits.concurrency`).
+    share: tokio::sync::Semaphore,
 }
 
 /// A call's reply, with the run's log.
@@ -184,7 +186,8 @@ impl Masked for Failure {
             Failure::Timeout(_)
             | Failure::Memory(_)
             | Failure::OutputTooLarge { .. }
-            | Failure::Exited(_) => {}
+            | Failure::Exited(_)
+            | Failure::Busy(_) => {}
         }
     }
 }
@@ -275,6 +278,7 @@ impl Plugin {
             ))
         })?;
         let permissions = permissions(&manifest);
+        let concurrency = manifest.limits.concurrency;
         let grant =
             Arc::new(
                 Grant::resolve(&permissions, lookup).map_err(|message| LoadError::Grant {
@@ -304,6 +308,7 @@ impl Plugin {
                 runtime: runtime.inner.clone(),
                 pre,
                 exports,
+                share: tokio::sync::Semaphore::new(concurrency as usize),
             }),
         };
         // Whatever a plugin's own limit, describing itself may not hold up
@@ -554,9 +559,20 @@ impl Plugin {
     ) -> Called<R> {
         let inner = &*self.inner;
         let limits = inner.manifest.limits;
-        // Closed only when the runtime is dropped, which cannot happen while
-        // this plugin holds it.
-        let _permit = inner.runtime.permits.acquire().await;
+        // First the plugin's own share, then one of the process's slots; the
+        // wait is bounded by the call's limit. Neither semaphore is ever
+        // closed while this plugin holds them.
+        let slots = async {
+            let share = inner.share.acquire().await;
+            let slot = inner.runtime.permits.acquire().await;
+            (share, slot)
+        };
+        let Ok(_permits) = tokio::time::timeout(timeout, slots).await else {
+            return Called {
+                reply: Err(Failure::Busy(limits.concurrency)),
+                logs: Vec::new(),
+            };
+        };
         let state = HostState::new(
             inner.name.clone(),
             inner.grant.clone(),

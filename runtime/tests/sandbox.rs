@@ -704,3 +704,27 @@ async fn a_looping_describe_fails_the_load_at_the_ceiling() {
     );
     still_works(registry.get(MISBEHAVE).unwrap()).await;
 }
+
+/// A plugin's runs take at most its share of the instances: one more waits
+/// only as long as it may run, then is refused as busy, while another
+/// plugin runs at once.
+#[tokio::test]
+async fn a_busy_plugin_takes_only_its_share_of_instances() {
+    let busy = TestPlugin::new("[limits]\nconcurrency = 1\ntimeout = \"2s\"")
+        .load()
+        .await;
+    let other = TestPlugin::new("").load().await;
+    let looping = {
+        let busy = busy.clone();
+        tokio::spawn(async move { busy.run(cell("loop"), None).await })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let refused = busy
+        .run(cell("counter"), Some(std::time::Duration::from_millis(200)))
+        .await;
+    assert_eq!(refused.result.unwrap_err(), Failure::Busy(1));
+    assert_eq!(run_ok(&other, "counter").await, "1");
+    let looped = looping.await.unwrap();
+    assert!(matches!(looped.result, Err(Failure::Timeout(_))));
+    still_works(&busy).await;
+}

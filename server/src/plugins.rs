@@ -61,7 +61,7 @@ fn describe(out: &mut String, plugin: &Summary) {
     let limits = plugin.limits;
     let _ = writeln!(
         out,
-        "  limits:   timeout {}, memory {}, output {}",
-        limits.timeout, limits.memory, limits.output
+        "  limits:   timeout {}, memory {}, output {}, {} at once",
+        limits.timeout, limits.memory, limits.output, limits.concurrency
     );
 }

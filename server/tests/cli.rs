@@ -149,7 +149,7 @@ metrics 1.2.3  Test metrics
   env:      METRICS_URL (set)
   secrets:  METRICS_TOKEN
   http:     http://127.0.0.1:9191 (from $METRICS_URL), http://127.0.0.1:9090
-  limits:   timeout 2s, memory 64 MiB, output 1 MiB
+  limits:   timeout 2s, memory 64 MiB, output 1 MiB, 16 at once
 
 echo 0.1.0  Returns its body unchanged
   from:     built in
@@ -157,7 +157,7 @@ echo 0.1.0  Returns its body unchanged
   env:      (none)
   secrets:  (none)
   http:     (none)
-  limits:   timeout 10s, memory 64 MiB, output 1 MiB
+  limits:   timeout 10s, memory 64 MiB, output 1 MiB, 16 at once
 
 http 0.1.0  Makes the HTTP request written in a cell (.http syntax): METHOD URL, headers, a blank line, a body
   from:     built in
@@ -165,7 +165,7 @@ http 0.1.0  Makes the HTTP request written in a cell (.http syntax): METHOD URL,
   env:      (none)
   secrets:  (none)
   http:     http://127.0.0.1:*, http://localhost:*, http://[::1]:*
-  limits:   timeout 10s, memory 64 MiB, output 1 MiB
+  limits:   timeout 10s, memory 64 MiB, output 1 MiB, 16 at once
 
 jq 0.1.0  Runs a jq filter (jaq) over the output of the cell input= names
   from:     built in
@@ -173,7 +173,7 @@ jq 0.1.0  Runs a jq filter (jaq) over the output of the cell input= names
   env:      (none)
   secrets:  (none)
   http:     (none)
-  limits:   timeout 10s, memory 64 MiB, output 1 MiB
+  limits:   timeout 10s, memory 64 MiB, output 1 MiB, 16 at once
 
 prometheus 0.1.0  Query Prometheus with PromQL: instant and range queries
   from:     built in
@@ -181,7 +181,7 @@ prometheus 0.1.0  Query Prometheus with PromQL: instant and range queries
   env:      PROMETHEUS_URL (unset)
   secrets:  PROMETHEUS_TOKEN
   http:     http://127.0.0.1:9090
-  limits:   timeout 10s, memory 64 MiB, output 1 MiB
+  limits:   timeout 10s, memory 64 MiB, output 1 MiB, 16 at once
 "
     );
     assert_eq!(stdout, expected);

@@ -38,8 +38,8 @@ pub fn plugin_markdown(plugin: &Plugin) -> String {
     let limits = plugin.limits;
     let _ = writeln!(
         out,
-        "- **limits** timeout {}, memory {}, output {}",
-        limits.timeout, limits.memory, limits.output
+        "- **limits** timeout {}, memory {}, output {}, {} at once",
+        limits.timeout, limits.memory, limits.output, limits.concurrency
     );
     let _ = writeln!(out, "- **loaded from** `{}`", plugin.source);
     if !plugin.options.is_empty() {

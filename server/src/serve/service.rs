@@ -154,7 +154,9 @@ pub fn status_of(failure: &Failure) -> Status {
         // The plugin refused this input: the request is at fault.
         Failure::Plugin { .. } => Code::InvalidArgument,
         Failure::Timeout(_) => Code::DeadlineExceeded,
-        Failure::Memory(_) | Failure::OutputTooLarge { .. } => Code::ResourceExhausted,
+        Failure::Memory(_) | Failure::OutputTooLarge { .. } | Failure::Busy(_) => {
+            Code::ResourceExhausted
+        }
         // A crash is a bug in the plugin and a host fault one in databook:
         // neither is the caller's, and neither goes away on a retry, which
         // ABORTED or UNAVAILABLE would invite.
@@ -290,6 +292,8 @@ mod tests {
                 Code::DeadlineExceeded,
             ),
             (Failure::Memory(ByteSize(64 << 20)), Code::ResourceExhausted),
+            (Failure::Busy(16), Code::ResourceExhausted),
+            (Failure::Exited(1), Code::Internal),
             (
                 Failure::OutputTooLarge {
                     size: ByteSize(2 << 20),

@@ -33,7 +33,7 @@ async fn start() -> (Editor, tempfile::TempDir) {
 
 /// A started server with `text` open as `URI`.
 async fn start_with(text: &str) -> (Editor, tempfile::TempDir) {
-    let (mut editor, root) = start().await;
+    let (editor, root) = start().await;
     editor.open(URI, text).await;
     (editor, root)
 }
@@ -264,7 +264,7 @@ async fn hover_on_a_plugin_shows_what_it_may_touch() {
     let value = hover["contents"]["value"].as_str().unwrap();
     assert!(value.starts_with("**misbehave** 0.1.0"), "{value}");
     assert!(
-        value.contains("**limits** timeout 10s, memory 64 MiB, output 1 MiB"),
+        value.contains("**limits** timeout 10s, memory 64 MiB, output 1 MiB, 16 at once"),
         "{value}"
     );
     assert!(value.contains("testing/misbehave"), "{value}");
