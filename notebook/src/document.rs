@@ -194,13 +194,6 @@ fn shift_cell(cell: &mut Cell, delta: isize, index_shift: isize) {
         o.key.range = shift(&o.key.range, delta);
         o.value.range = shift(&o.value.range, delta);
     }
-    let own = &mut h.own;
-    for value in own.name.iter_mut().chain(own.input.iter_mut()) {
-        value.range = shift(&value.range, delta);
-    }
-    for problem in &mut own.problems {
-        problem.range = shift(&problem.range, delta);
-    }
     if let Some(out) = &mut cell.output {
         shift_block(out, delta);
     }

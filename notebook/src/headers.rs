@@ -240,6 +240,13 @@ impl HeaderAnalysis {
                 }
             }
         }
+        for d in &mut local {
+            d.range = relative(&d.range);
+            for fix in &mut d.fixes {
+                fix.edit.range = relative(&fix.edit.range);
+            }
+        }
+        // Already relative to the header.
         local.extend(cell.options().problems.iter().map(|p| Diagnostic {
             range: p.range.clone(),
             severity: Severity::Error,
@@ -247,12 +254,6 @@ impl HeaderAnalysis {
             message: p.message.clone(),
             fixes: Vec::new(),
         }));
-        for d in &mut local {
-            d.range = relative(&d.range);
-            for fix in &mut d.fixes {
-                fix.edit.range = relative(&fix.edit.range);
-            }
-        }
 
         CellHeader {
             local,
@@ -264,16 +265,15 @@ impl HeaderAnalysis {
     /// nothing else.
     fn read_names(&mut self, cell: &Cell) -> CellHeader {
         let start = cell.header.range.start;
-        let relative = |r: &TextRange| r.start - start..r.end - start;
-        let own = cell.options();
-        let name = own
-            .name
-            .as_ref()
-            .map(|n| (self.names.intern(&n.value), relative(&n.range)));
-        let input = own
-            .input
-            .as_ref()
-            .map(|i| (self.names.intern(&i.value), relative(&i.range)));
+        let mut read = |entry: &crate::syntax::OptionEntry| {
+            let range = &entry.value.range;
+            (
+                self.names.intern(&entry.value.value),
+                range.start - start..range.end - start,
+            )
+        };
+        let name = cell.name_entry().map(&mut read);
+        let input = cell.input_entry().map(&mut read);
         CellHeader {
             id: None,
             local: Vec::new(),
@@ -317,12 +317,16 @@ impl HeaderAnalysis {
     /// Repeated names, inputs that name no cell, and cycles of inputs.
     fn across_headers(&self) -> Vec<(usize, Diagnostic)> {
         let mut out = Vec::new();
-        let first = self.first_named();
+        // The first cell to carry each name, as `first_named` finds it, in
+        // the same pass as the repeats (this runs on header keystrokes).
+        let mut first = vec![NONE; self.names.len()];
         for (cell, header) in self.cells.iter().enumerate() {
             let Some((id, range)) = &header.name else {
                 continue;
             };
-            if first[*id as usize] != cell as u32 {
+            if first[*id as usize] == NONE {
+                first[*id as usize] = cell as u32;
+            } else {
                 out.push((
                     cell,
                     Diagnostic {

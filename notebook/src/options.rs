@@ -57,20 +57,25 @@ pub enum CheckMode {
 /// Something wrong with one of databook's options in a header.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OptionProblem {
-    /// The value's range.
+    /// The value's range, relative to the header's start.
     pub range: TextRange,
     /// A stable code, such as `bad-timeout`.
     pub code: &'static str,
     pub message: String,
 }
 
-/// Databook's own options of one header, read and checked.
+/// Databook's own options of one header, read and checked. Small, since
+/// every cell carries one: the name and input are the header's own entries
+/// (see [`crate::Cell::name_entry`]), and the problems' ranges are relative
+/// to the header's start, so that a cell moved by an edit above it keeps its
+/// options as they are.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CellOptions {
-    /// The cell's name, when it is a valid one.
-    pub name: Option<Spanned<String>>,
-    /// The `input=` value, as written.
-    pub input: Option<Spanned<String>>,
+    /// Which of the header's options is the cell's name, when it is a
+    /// valid one.
+    pub(crate) name: Option<u32>,
+    /// Which of the header's options is `input=`.
+    pub(crate) input: Option<u32>,
     /// The time limit asked for, when it is a valid duration.
     pub timeout: Option<Duration>,
     pub check: CheckMode,
@@ -80,13 +85,19 @@ pub struct CellOptions {
 
 impl CellOptions {
     pub fn read(header: &Header) -> CellOptions {
+        let start = header.range.start;
+        let relative = |value: &Spanned<String>| value.range.start - start..value.range.end - start;
+        let position = |key: &str| {
+            let i = header.options.iter().position(|o| o.key.value == key)?;
+            Some((i as u32, &header.options[i]))
+        };
         let mut options = CellOptions::default();
-        if let Some(name) = header.option("name") {
+        if let Some((i, name)) = position("name") {
             if is_cell_name(&name.value.value) {
-                options.name = Some(name.value.clone());
+                options.name = Some(i);
             } else {
                 options.problems.push(OptionProblem {
-                    range: name.value.range.clone(),
+                    range: relative(&name.value),
                     code: "bad-name",
                     message: format!(
                         "`{}` is not a cell name: use letters, digits, `_` and `-`, starting with a letter",
@@ -95,12 +106,12 @@ impl CellOptions {
                 });
             }
         }
-        options.input = header.option("input").map(|o| o.value.clone());
+        options.input = position("input").map(|(i, _)| i);
         if let Some(timeout) = header.option("timeout") {
             match timeout.value.value.parse::<Timeout>() {
                 Ok(Timeout(duration)) => options.timeout = Some(duration),
                 Err(_) => options.problems.push(OptionProblem {
-                    range: timeout.value.range.clone(),
+                    range: relative(&timeout.value),
                     code: "bad-timeout",
                     message: format!(
                         "`{}` is not a duration: write a positive whole number with `ms`, `s`, `m` or `h`, like `500ms`, `10s`, `2m` or `1h`",
@@ -115,7 +126,7 @@ impl CellOptions {
                 "status" => options.check = CheckMode::Status,
                 "skip" => options.check = CheckMode::Skip,
                 other => options.problems.push(OptionProblem {
-                    range: check.value.range.clone(),
+                    range: relative(&check.value),
                     code: "bad-check",
                     message: format!(
                         "`{other}` is not a check mode: write `exact` (the default), `status` or `skip`"

@@ -80,14 +80,24 @@ impl Cell {
         &self.header.own
     }
 
+    /// The `name=` option, when it is a valid name.
+    pub fn name_entry(&self) -> Option<&OptionEntry> {
+        Some(&self.header.options[self.header.own.name? as usize])
+    }
+
+    /// The `input=` option.
+    pub fn input_entry(&self) -> Option<&OptionEntry> {
+        Some(&self.header.options[self.header.own.input? as usize])
+    }
+
     /// The cell's name, when it is a valid one.
     pub fn name(&self) -> Option<&str> {
-        self.header.own.name.as_ref().map(|n| n.value.as_str())
+        self.name_entry().map(|o| o.value.value.as_str())
     }
 
     /// The `input=` value, as written.
     pub fn input(&self) -> Option<&str> {
-        self.header.own.input.as_ref().map(|n| n.value.as_str())
+        self.input_entry().map(|o| o.value.value.as_str())
     }
 
     /// Every option except databook's own, in header order, values unescaped:

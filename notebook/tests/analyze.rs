@@ -160,8 +160,8 @@ fn databook_options_are_read_once_typed() {
     let text = "@plugin=echo name=x input=y timeout=1h check=status range=5m\nbody\n";
     let p = parse(text);
     let own = p.cells[0].options();
-    assert_eq!(own.name.as_ref().map(|n| n.value.as_str()), Some("x"));
-    assert_eq!(own.input.as_ref().map(|n| n.value.as_str()), Some("y"));
+    assert_eq!(p.cells[0].name(), Some("x"));
+    assert_eq!(p.cells[0].input(), Some("y"));
     assert_eq!(own.timeout, Some(Duration::from_secs(3600)));
     assert_eq!(own.check, CheckMode::Status);
     assert!(own.problems.is_empty(), "{:?}", own.problems);
