@@ -247,7 +247,7 @@ impl HeaderAnalysis {
             }
         }
         // Already relative to the header.
-        local.extend(cell.options().problems.iter().map(|p| Diagnostic {
+        local.extend(cell.options().problems().iter().map(|p| Diagnostic {
             range: p.range.clone(),
             severity: Severity::Error,
             code: p.code,

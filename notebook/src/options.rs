@@ -3,8 +3,6 @@
 //! reader (diagnostics, completion, `databook run`, the language server)
 //! takes them from here, so none can read them differently.
 
-use std::time::Duration;
-
 use databook_stdx::Timeout;
 
 use crate::syntax::{Header, Spanned, TextRange};
@@ -69,34 +67,55 @@ pub struct OptionProblem {
 /// (see [`crate::Cell::name_entry`]), and the problems' ranges are relative
 /// to the header's start, so that a cell moved by an edit above it keeps its
 /// options as they are.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CellOptions {
-    /// Which of the header's options is the cell's name, when it is a
-    /// valid one.
-    pub(crate) name: Option<u32>,
-    /// Which of the header's options is `input=`.
-    pub(crate) input: Option<u32>,
-    /// The time limit asked for, when it is a valid duration.
-    pub timeout: Option<Duration>,
+    /// Which of the header's options is the cell's name (when it is a valid
+    /// one), its `input=` and its `timeout=` (when it is a valid duration);
+    /// `NONE` for none.
+    pub(crate) name: u32,
+    pub(crate) input: u32,
+    pub(crate) timeout: u32,
     pub check: CheckMode,
-    /// What is wrong with them, one problem per option.
-    pub problems: Vec<OptionProblem>,
+    /// What is wrong with them, one problem per option; rarely anything.
+    problems: Box<[OptionProblem]>,
+}
+
+/// No option.
+pub(crate) const NONE: u32 = u32::MAX;
+
+impl Default for CellOptions {
+    fn default() -> Self {
+        CellOptions {
+            name: NONE,
+            input: NONE,
+            timeout: NONE,
+            check: CheckMode::Exact,
+            problems: Box::default(),
+        }
+    }
 }
 
 impl CellOptions {
+    /// What is wrong with them, one problem per option.
+    pub fn problems(&self) -> &[OptionProblem] {
+        &self.problems
+    }
+
     pub fn read(header: &Header) -> CellOptions {
         let start = header.range.start;
         let relative = |value: &Spanned<String>| value.range.start - start..value.range.end - start;
         let position = |key: &str| {
             let i = header.options.iter().position(|o| o.key.value == key)?;
-            Some((i as u32, &header.options[i]))
+            // A header of four billion options cannot be written in a line.
+            Some((u32::try_from(i).ok()?, &header.options[i]))
         };
         let mut options = CellOptions::default();
+        let mut problems = Vec::new();
         if let Some((i, name)) = position("name") {
             if is_cell_name(&name.value.value) {
-                options.name = Some(i);
+                options.name = i;
             } else {
-                options.problems.push(OptionProblem {
+                problems.push(OptionProblem {
                     range: relative(&name.value),
                     code: "bad-name",
                     message: format!(
@@ -106,11 +125,11 @@ impl CellOptions {
                 });
             }
         }
-        options.input = position("input").map(|(i, _)| i);
-        if let Some(timeout) = header.option("timeout") {
+        options.input = position("input").map_or(NONE, |(i, _)| i);
+        if let Some((i, timeout)) = position("timeout") {
             match timeout.value.value.parse::<Timeout>() {
-                Ok(Timeout(duration)) => options.timeout = Some(duration),
-                Err(_) => options.problems.push(OptionProblem {
+                Ok(_) => options.timeout = i,
+                Err(_) => problems.push(OptionProblem {
                     range: relative(&timeout.value),
                     code: "bad-timeout",
                     message: format!(
@@ -125,7 +144,7 @@ impl CellOptions {
                 "exact" => options.check = CheckMode::Exact,
                 "status" => options.check = CheckMode::Status,
                 "skip" => options.check = CheckMode::Skip,
-                other => options.problems.push(OptionProblem {
+                other => problems.push(OptionProblem {
                     range: relative(&check.value),
                     code: "bad-check",
                     message: format!(
@@ -134,6 +153,7 @@ impl CellOptions {
                 }),
             }
         }
+        options.problems = problems.into_boxed_slice();
         options
     }
 }

@@ -82,12 +82,23 @@ impl Cell {
 
     /// The `name=` option, when it is a valid name.
     pub fn name_entry(&self) -> Option<&OptionEntry> {
-        Some(&self.header.options[self.header.own.name? as usize])
+        self.header.options.get(self.header.own.name as usize)
     }
 
     /// The `input=` option.
     pub fn input_entry(&self) -> Option<&OptionEntry> {
-        Some(&self.header.options[self.header.own.input? as usize])
+        self.header.options.get(self.header.own.input as usize)
+    }
+
+    /// The time limit `timeout=` asks for, when it is a valid duration.
+    pub fn timeout(&self) -> Option<std::time::Duration> {
+        let entry = self.header.options.get(self.header.own.timeout as usize)?;
+        entry
+            .value
+            .value
+            .parse::<databook_stdx::Timeout>()
+            .ok()
+            .map(|t| t.0)
     }
 
     /// The cell's name, when it is a valid one.

@@ -162,9 +162,9 @@ fn databook_options_are_read_once_typed() {
     let own = p.cells[0].options();
     assert_eq!(p.cells[0].name(), Some("x"));
     assert_eq!(p.cells[0].input(), Some("y"));
-    assert_eq!(own.timeout, Some(Duration::from_secs(3600)));
+    assert_eq!(p.cells[0].timeout(), Some(Duration::from_secs(3600)));
     assert_eq!(own.check, CheckMode::Status);
-    assert!(own.problems.is_empty(), "{:?}", own.problems);
+    assert!(own.problems().is_empty(), "{:?}", own.problems());
     assert_eq!(
         p.cells[0].plugin_options(),
         [("range".to_string(), "5m".to_string())]
@@ -179,7 +179,7 @@ fn databook_options_are_read_once_typed() {
     ] {
         let text = format!("@plugin=echo {header}\nbody\n");
         let p = parse(&text);
-        let problems = &p.cells[0].options().problems;
+        let problems = p.cells[0].options().problems();
         let codes: Vec<&str> = problems.iter().map(|p| p.code).collect();
         assert_eq!(codes, [code], "{header}");
         let value = header.split_once('=').unwrap().1;

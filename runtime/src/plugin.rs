@@ -225,11 +225,13 @@ impl Masked for Description {
 }
 
 impl Plugin {
-    /// Loads the plugin found at `source`: reads and checks its config,
-    /// compiles (or loads from the cache) its component, links it, resolves
-    /// its grant with `permissions` (the workspace's version of the
-    /// manifest's) and `lookup` (variables), and asks it to describe itself.
-    pub(crate) async fn load(
+    /// Everything of a load but `describe`, none of it waiting: reads and
+    /// checks the config, compiles (or loads from the cache) the component,
+    /// checks its API version, links it, and resolves its grant with
+    /// `permissions` (the workspace's version of the manifest's) and
+    /// `lookup` (variables). Compiling holds the thread, so loads that run
+    /// together do this part one after another and only then describe.
+    pub(crate) fn prepare(
         runtime: &Runtime,
         name: &str,
         source: &Source,
@@ -294,7 +296,7 @@ impl Plugin {
                 message: format!("cannot set up its HTTP client: {message}"),
             }
         })?;
-        let mut plugin = Plugin {
+        let plugin = Plugin {
             inner: Arc::new(PluginInner {
                 name: name.into(),
                 completion: completion::GuestIndices::new(&pre).ok(),
@@ -311,6 +313,14 @@ impl Plugin {
                 share: tokio::sync::Semaphore::new(concurrency as usize),
             }),
         };
+        Ok(plugin)
+    }
+
+    /// Asks a prepared plugin to describe itself (and checks the types of
+    /// its optional exports), within [`DESCRIBE_LIMIT`].
+    pub(crate) async fn describe(mut self) -> Result<Plugin, LoadError> {
+        let plugin = &mut self;
+        let wasm_path = plugin.inner.source.wasm_path();
         // Whatever a plugin's own limit, describing itself may not hold up
         // the start of the program that loads it.
         let timeout = plugin.inner.manifest.limits.timeout.0.min(DESCRIBE_LIMIT);
@@ -348,7 +358,7 @@ impl Plugin {
         Arc::get_mut(&mut plugin.inner)
             .expect("not shared before it is returned")
             .description = description;
-        Ok(plugin)
+        Ok(self)
     }
 
     pub fn name(&self) -> &str {

@@ -57,11 +57,24 @@ impl Registry {
         workspace: &Workspace,
         process_env: impl Fn(&str) -> Option<String>,
     ) -> Registry {
-        // All at once: a slow `describe` holds up only its own plugin.
-        let loads = search.discover().into_iter().map(|(name, source)| {
-            let process_env = &process_env;
-            async move {
-                let plugin = load_found(runtime, workspace, process_env, &name, &source).await;
+        // Prepared one after another (compiling holds the thread), then
+        // described all at once, so that a slow `describe` holds up only
+        // its own plugin and no `describe` waits on another's compile.
+        let prepared: Vec<_> = search
+            .discover()
+            .into_iter()
+            .map(|(name, source)| {
+                let plugin = prepare_found(runtime, workspace, &process_env, &name, &source);
+                (name, source, plugin)
+            })
+            .collect();
+        let loads = prepared
+            .into_iter()
+            .map(|(name, source, plugin)| async move {
+                let plugin = match plugin {
+                    Ok(plugin) => plugin.describe().await,
+                    Err(error) => Err(error),
+                };
                 if let Err(error) = &plugin {
                     tracing::debug!(plugin = %name, %error, "plugin failed to load");
                 }
@@ -70,8 +83,7 @@ impl Registry {
                     source,
                     plugin,
                 }
-            }
-        });
+            });
         Registry {
             entries: futures_util::future::join_all(loads).await,
         }
@@ -134,11 +146,24 @@ async fn load_found(
     name: &str,
     source: &Source,
 ) -> Result<Plugin, LoadError> {
+    prepare_found(runtime, workspace, process_env, name, source)?
+        .describe()
+        .await
+}
+
+/// Prepares one plugin found on the search path, in `workspace`.
+fn prepare_found(
+    runtime: &Runtime,
+    workspace: &Workspace,
+    process_env: &impl Fn(&str) -> Option<String>,
+    name: &str,
+    source: &Source,
+) -> Result<Plugin, LoadError> {
     let lookup = |var: &str| process_env(var).or_else(|| workspace.env.get(var).cloned());
     let permissions = |manifest: &crate::config::Manifest| {
         manifest
             .permissions
             .overridden(workspace.overrides.get(name))
     };
-    Plugin::load(runtime, name, source, permissions, lookup).await
+    Plugin::prepare(runtime, name, source, permissions, lookup)
 }

@@ -31,7 +31,7 @@ pub fn prepare(
             None => Err("the cell names no plugin".to_string()),
             Some(name) => lookup(name),
         }?;
-        if let Some(problem) = cell.options().problems.first() {
+        if let Some(problem) = cell.options().problems().first() {
             return Err(problem.message.clone());
         }
         let options = cell
@@ -49,7 +49,7 @@ pub fn prepare(
             options,
             input,
         };
-        Ok((plugin, run, cell.options().timeout))
+        Ok((plugin, run, cell.timeout()))
     }))
 }
 

@@ -232,24 +232,36 @@ fn an_interrupted_run_leaves_the_file_intact() {
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
+/// Runs `databook run ARGS` on a notebook of `content` that it must refuse
+/// with each of `problems` (`LINE:COLUMN: message`, as the editor places
+/// them), leaving the file as it was.
+fn refused(content: &str, args: &[&str], problems: &[&str]) {
+    let home = tempfile::tempdir().unwrap();
+    let path = notebook(home.path(), content);
+    let output = run(home.path(), args);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+    for problem in problems {
+        assert!(
+            stderr.contains(&format!("notes.dbk:{problem}")),
+            "{problem}: {stderr}"
+        );
+    }
+    assert!(stderr.contains("nothing was run"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), content);
+}
+
 #[test]
 fn a_cycle_is_refused_before_anything_runs() {
-    let home = tempfile::tempdir().unwrap();
-    let content = "@plugin=echo name=a input=b\nx\n@plugin=echo name=b input=a\ny\n";
-    let path = notebook(home.path(), content);
-    let output = run(home.path(), &["notes.dbk"]);
-    assert_eq!(output.status.code(), Some(2));
-    let stderr = text(&output.stderr);
     // The editor's message, at the editor's place: each `input=` value.
-    assert!(
-        stderr.contains("notes.dbk:1:27: `input=` makes a cycle: a → b → a"),
-        "{stderr}"
+    refused(
+        "@plugin=echo name=a input=b\nx\n@plugin=echo name=b input=a\ny\n",
+        &["notes.dbk"],
+        &[
+            "1:27: `input=` makes a cycle: a → b → a",
+            "3:27: `input=` makes a cycle: a → b → a",
+        ],
     );
-    assert!(
-        stderr.contains("notes.dbk:3:27: `input=` makes a cycle: a → b → a"),
-        "{stderr}"
-    );
-    assert_eq!(std::fs::read_to_string(&path).unwrap(), content);
 }
 
 const REPEATED_NAME: &str = "\
@@ -263,34 +275,22 @@ second
 
 #[test]
 fn a_repeated_name_is_refused_with_the_editors_message_and_place() {
-    let home = tempfile::tempdir().unwrap();
-    let path = notebook(home.path(), REPEATED_NAME);
     for args in [&["notes.dbk"][..], &["notes.dbk", "--cell", "y"]] {
-        let output = run(home.path(), args);
-        let stderr = text(&output.stderr);
-        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
-        assert!(
-            stderr.contains("notes.dbk:3:19: another cell above is already named `x`"),
-            "{args:?}: {stderr}"
+        refused(
+            REPEATED_NAME,
+            args,
+            &["3:19: another cell above is already named `x`"],
         );
-        assert!(stderr.contains("nothing was run"), "{stderr}");
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), REPEATED_NAME);
     }
 }
 
 #[test]
 fn an_unknown_input_is_refused_before_anything_runs() {
-    let home = tempfile::tempdir().unwrap();
-    let content = "@plugin=echo name=first\nx\n@plugin=jq input=frist\n.\n";
-    let path = notebook(home.path(), content);
-    let output = run(home.path(), &["notes.dbk"]);
-    let stderr = text(&output.stderr);
-    assert_eq!(output.status.code(), Some(2), "{stderr}");
-    assert!(
-        stderr.contains("notes.dbk:3:18: no cell is named `frist`"),
-        "{stderr}"
+    refused(
+        "@plugin=echo name=first\nx\n@plugin=jq input=frist\n.\n",
+        &["notes.dbk"],
+        &["3:18: no cell is named `frist`"],
     );
-    assert_eq!(std::fs::read_to_string(&path).unwrap(), content);
 }
 
 #[test]
