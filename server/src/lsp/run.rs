@@ -247,10 +247,15 @@ async fn run_cells(
     target: Option<usize>,
 ) -> Result<Option<Value>> {
     let mut summary = Vec::new();
+    // Read once for the whole command, not once per cell it runs.
+    let refs = references(snapshot.parse());
     for index in order {
         let Some(anchor) = CellAnchor::of(snapshot.parse(), snapshot.text(), index) else {
             continue;
         };
+        let input = refs
+            .input_of(index)
+            .and_then(|input| CellAnchor::of(snapshot.parse(), snapshot.text(), input));
         let is_dependency = target.is_some_and(|t| t != index);
         if is_dependency
             && state
@@ -260,14 +265,13 @@ async fn run_cells(
         {
             continue;
         }
-        let header = anchor.header.clone();
         let run_id = state.runs.next_id.fetch_add(1, Ordering::Relaxed);
         let task = tokio::spawn(run_one(
             client.clone(),
             state.clone(),
             uri.clone(),
-            index,
-            header,
+            anchor.clone(),
+            input,
         ));
         lock(&state.runs.active).insert(run_id, (uri.clone(), anchor, task.abort_handle()));
         let guard = AbortOnDrop(task.abort_handle());
@@ -288,23 +292,26 @@ async fn run_cells(
     Ok(Some(json!({ "runs": summary })))
 }
 
-/// Runs one cell and writes its output. Returns its status, or why nothing
-/// was written (the cell is gone).
+/// Runs one cell, with the latest result of its `input` cell, and writes its
+/// output. Returns its status, or why nothing was written (the cell is
+/// gone).
 async fn run_one(
     client: Client,
     state: std::sync::Arc<State>,
     uri: Uri,
-    index: usize,
-    header: String,
+    anchor: CellAnchor,
+    input: Option<CellAnchor>,
 ) -> std::result::Result<&'static str, String> {
     let snapshot = state.documents.get(&uri).ok_or("the document was closed")?;
-    let cell_index = locate_cell(snapshot.parse(), snapshot.text(), index, &header)
+    let cell_index = anchor
+        .locate(snapshot.parse(), snapshot.text())
         .ok_or("the cell was deleted before it ran")?;
+    let header = anchor.header;
     let cell = snapshot.parse().cells[cell_index].clone();
     let label = cells::label(&cell);
 
     let progress = begin_progress(&client, &label).await;
-    let record = run_plugin(&state, &uri, &snapshot, cell_index).await;
+    let record = run_plugin(&state, &uri, &snapshot, cell_index, input).await;
     let status = if record.result.is_ok() { "ok" } else { "error" };
     let elapsed_ms = record.elapsed.as_millis() as u64;
     if let Some(progress) = progress {
@@ -360,12 +367,17 @@ async fn run_one(
     Ok(status)
 }
 
-/// Runs cell `cell` of `snapshot` with its input's latest result.
-async fn run_plugin(state: &State, uri: &Uri, snapshot: &Snapshot, cell: usize) -> RunReport {
+/// Runs cell `cell` of `snapshot` with the latest result of `input`.
+async fn run_plugin(
+    state: &State,
+    uri: &Uri,
+    snapshot: &Snapshot,
+    cell: usize,
+    input: Option<CellAnchor>,
+) -> RunReport {
     let loaded = state.plugins.current();
-    let refs = references(snapshot.parse());
-    let latest_input = refs
-        .input_of(cell)
+    let latest_input = input
+        .and_then(|input| input.locate(snapshot.parse(), snapshot.text()))
         .and_then(|input| state.runs.latest(uri, snapshot, input));
     let cell = &snapshot.parse().cells[cell];
     let input = cells::input(cell.input(), latest_input.as_ref());
