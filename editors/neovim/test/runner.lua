@@ -1,0 +1,72 @@
+-- A small test runner for headless Neovim: tests run in order (later ones
+-- build on the editor state of earlier ones), each failure is reported with
+-- its message, and the last line is `N passed, N failed`.
+
+local R = { tests = {} }
+
+local function out(line)
+  io.stdout:write(line .. "\n")
+  io.stdout:flush()
+end
+
+R.out = out
+
+function R.test(name, fn)
+  table.insert(R.tests, { name = name, fn = fn })
+end
+
+--- Every wait is bounded: scaled by DATABOOK_TEST_TIMEOUT_SCALE for slow
+--- machines.
+local scale = tonumber(os.getenv("DATABOOK_TEST_TIMEOUT_SCALE") or "") or 1
+
+--- Waits until `cond()` is truthy, at most `ms`; fails naming `what`.
+--- Returns what `cond` returned.
+function R.wait(ms, what, cond)
+  local value
+  local ok = vim.wait(math.floor(ms * scale), function()
+    value = cond()
+    return value and true or false
+  end, 50)
+  if not ok then
+    error(string.format("timed out after %d ms waiting for %s", math.floor(ms * scale), what), 2)
+  end
+  return value
+end
+
+function R.ok(cond, msg)
+  if not cond then
+    error(msg, 2)
+  end
+  return cond
+end
+
+function R.eq(expected, actual, what)
+  if not vim.deep_equal(expected, actual) then
+    error(string.format("%s: expected %s, got %s", what, vim.inspect(expected), vim.inspect(actual)), 2)
+  end
+end
+
+--- Runs every test; returns the number of failures.
+function R.run()
+  local passed, failed = 0, 0
+  out("# " .. vim.split(vim.fn.execute("version"), "\n")[2])
+  for _, t in ipairs(R.tests) do
+    local start = vim.loop.hrtime()
+    local ok, err = xpcall(t.fn, debug.traceback)
+    local ms = math.floor((vim.loop.hrtime() - start) / 1e6)
+    if ok then
+      passed = passed + 1
+      out(string.format("ok   %s (%d ms)", t.name, ms))
+    else
+      failed = failed + 1
+      out(string.format("FAIL %s (%d ms)", t.name, ms))
+      for _, line in ipairs(vim.split(tostring(err), "\n")) do
+        out("     " .. line)
+      end
+    end
+  end
+  out(string.format("%d passed, %d failed", passed, failed))
+  return failed
+end
+
+return R

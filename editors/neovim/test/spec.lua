@@ -1,0 +1,365 @@
+-- The plugin in a real Neovim: run by test/run.sh as
+--   nvim --headless -u test/minimal_init.lua -c "luafile test/spec.lua"
+-- on a copy of examples/tour.dbk in a fresh workspace.
+
+local here = vim.fn.fnamemodify(debug.getinfo(1, "S").source:sub(2), ":p:h")
+package.path = here .. "/?.lua;" .. package.path
+local T = require("runner")
+local databook = require("databook")
+
+local repo = vim.fn.fnamemodify(here, ":h:h:h")
+local tmp = vim.fn.tempname()
+local ws = tmp .. "/ws"
+local tour_path = ws .. "/notes/tour.dbk"
+local tour -- the notebook's buffer
+
+-- Waits, in ms: the server loads its plugins in the background once it
+-- starts; runs of the built-in echo plugin take well under a second.
+local START = 30000
+local LOAD = 60000
+local RUN = 30000
+
+local function write(path, lines)
+  vim.fn.mkdir(vim.fn.fnamemodify(path, ":h"), "p")
+  vim.fn.writefile(lines, path, "b")
+end
+
+local function lines(buf)
+  return vim.api.nvim_buf_get_lines(buf or tour, 0, -1, false)
+end
+
+--- The 0-based line of the first line equal to `text`, or nil.
+local function find_line(text, buf)
+  for i, line in ipairs(lines(buf)) do
+    if line == text then
+      return i - 1
+    end
+  end
+  return nil
+end
+
+local function append(new_lines)
+  vim.api.nvim_buf_set_lines(tour, -1, -1, false, new_lines)
+end
+
+--- Deletes the lines from `first` (0-based) to the end of the buffer.
+local function truncate(first)
+  vim.api.nvim_buf_set_lines(tour, first, -1, false, {})
+end
+
+--- The output block under the cell whose header is `header`: the lines
+--- from `@output` to `@end`, or nil when the cell has none. The body ends
+--- at the next directive.
+local function output_block(header, buf)
+  local all = lines(buf)
+  local at = find_line(header, buf)
+  if not at then
+    return nil
+  end
+  local i = at + 2
+  while i <= #all and not all[i]:match("^@") do
+    i = i + 1
+  end
+  if i > #all or not all[i]:match("^@output") then
+    return nil
+  end
+  local block = {}
+  for j = i, #all do
+    table.insert(block, all[j])
+    if all[j] == "@end" then
+      return block
+    end
+  end
+  return nil
+end
+
+--- The code lens titles shown on each line (0-based), read from the
+--- extmarks Neovim draws them with.
+local function shown_lenses(buf)
+  local client = databook.client(buf)
+  if not client then
+    return {}
+  end
+  local ns = vim.lsp.codelens.__namespaces[client.id]
+  local shown = {}
+  for _, mark in ipairs(vim.api.nvim_buf_get_extmarks(buf, ns, 0, -1, { details = true })) do
+    local text = {}
+    for _, chunk in ipairs(mark[4].virt_text or {}) do
+      table.insert(text, chunk[1])
+    end
+    shown[mark[2]] = table.concat(text)
+  end
+  return shown
+end
+
+local function lens_titles_on(line, buf)
+  local titles = {}
+  for _, lens in ipairs(vim.lsp.codelens.get(buf or tour)) do
+    if lens.range.start.line == line and lens.command then
+      table.insert(titles, lens.command.title)
+    end
+  end
+  table.sort(titles)
+  return titles
+end
+
+local function feed(keys)
+  vim.api.nvim_feedkeys(vim.api.nvim_replace_termcodes(keys, true, false, true), "mx", false)
+end
+
+--- Moves the cursor as a user would (so that CursorMoved fires).
+local function goto_line(line0)
+  feed(tostring(line0 + 1) .. "G")
+end
+
+T.test("setup: a copy of examples/tour.dbk in a workspace with databook.toml", function()
+  write(ws .. "/databook.toml", { "# the test workspace" })
+  vim.fn.mkdir(ws .. "/notes", "p")
+  T.eq(0, vim.fn.writefile(vim.fn.readfile(repo .. "/examples/tour.dbk", "b"), tour_path, "b"), "copy")
+  -- A plugin that cannot load, for :checkhealth to report.
+  write(ws .. "/.databook/plugins/broken/plugin.wasm", { "this is not WebAssembly" })
+end)
+
+T.test("ftdetect gives *.dbk the dbk filetype; the commands exist", function()
+  vim.cmd("edit " .. vim.fn.fnameescape(tour_path))
+  tour = vim.api.nvim_get_current_buf()
+  T.eq("dbk", vim.bo[tour].filetype, "filetype")
+  for _, name in ipairs({ "DatabookRun", "DatabookRunAll", "DatabookClear", "DatabookCancel", "DatabookPreview" }) do
+    T.eq(2, vim.fn.exists(":" .. name), ":" .. name .. " exists")
+  end
+end)
+
+T.test("databook lsp starts for the notebook, rooted at the databook.toml folder", function()
+  local client = T.wait(START, "the databook client to attach and initialize", function()
+    local c = databook.client(tour)
+    return c and c.initialized and c
+  end)
+  T.eq(ws, client.config.root_dir, "root_dir")
+end)
+
+local headers = {}
+
+T.test("code lenses are shown on open: Run all at the top, Run on every cell", function()
+  for i, line in ipairs(lines()) do
+    if line:match("^@plugin=") then
+      table.insert(headers, i - 1)
+    end
+  end
+  T.ok(#headers == 5, "tour.dbk should have 5 cells, found " .. #headers)
+  T.wait(START, "a ▶ Run lens shown on every cell header", function()
+    local shown = shown_lenses(tour)
+    for _, line in ipairs(headers) do
+      if not (shown[line] or ""):find("▶ Run", 1, true) then
+        return false
+      end
+    end
+    return (shown[0] or ""):find("▶ Run all", 1, true)
+  end)
+end)
+
+T.test("a misspelled plugin gets a diagnostic; lenses follow the edit", function()
+  local first = #lines()
+  append({ "", "@plugin=ecoh", "a typo in the plugin's name" })
+  local diagnostic = T.wait(LOAD, "a diagnostic naming `ecoh` on line " .. (first + 2), function()
+    for _, d in ipairs(vim.diagnostic.get(tour)) do
+      if d.lnum == first + 1 and d.message:find("ecoh", 1, true) then
+        return d
+      end
+    end
+  end)
+  T.ok(diagnostic.message:find("echo", 1, true), "the diagnostic suggests echo: " .. diagnostic.message)
+  T.wait(RUN, "a ▶ Run lens on the new cell (lenses refreshed after an edit)", function()
+    return (shown_lenses(tour)[first + 1] or ""):find("▶ Run", 1, true)
+  end)
+  truncate(first)
+  T.wait(LOAD, "the diagnostic to go once the cell is deleted", function()
+    return #vim.diagnostic.get(tour) == 0
+  end)
+end)
+
+T.test("completion after @plugin= offers echo", function()
+  local first = #lines()
+  append({ "", "@plugin=" })
+  local client = databook.client(tour)
+  local compat = require("databook.compat")
+  local response = compat.request_sync(client, "textDocument/completion", {
+    textDocument = { uri = vim.uri_from_bufnr(tour) },
+    position = { line = first + 1, character = 8 },
+  }, RUN, tour)
+  T.ok(response and not response.err, "completion failed: " .. vim.inspect(response))
+  local result = response.result or {}
+  local labels = {}
+  for _, item in ipairs(result.items or result) do
+    table.insert(labels, item.label)
+  end
+  T.ok(vim.tbl_contains(labels, "echo"), "echo among the items: " .. vim.inspect(labels))
+  T.ok(vim.tbl_contains(labels, "jq"), "jq among the items: " .. vim.inspect(labels))
+  truncate(first)
+end)
+
+T.test("a cell runs through its code lens; the output block is written", function()
+  append({ "", "@plugin=echo name=bylens", "ran by a lens" })
+  local header = find_line("@plugin=echo name=bylens")
+  T.wait(RUN, "the ▶ Run lens of the new cell", function()
+    return vim.deep_equal(lens_titles_on(header), { "▶ Run" })
+  end)
+  vim.api.nvim_win_set_cursor(0, { header + 1, 0 })
+  vim.lsp.codelens.run()
+  local block = T.wait(RUN, "the output block of the cell run by its lens", function()
+    return output_block("@plugin=echo name=bylens")
+  end)
+  T.eq({ "@output status=ok mime=text/plain", "> ran by a lens", "@end" }, block, "output block")
+  T.wait(RUN, "the progress end message of the run", function()
+    return (databook.last_progress() or ""):match("^bylens: ok in %d+ ms$")
+  end)
+  T.wait(RUN, "a ✕ Clear lens once the cell has an output (lenses refreshed after a run)", function()
+    return vim.tbl_contains(lens_titles_on(header), "✕ Clear")
+  end)
+end)
+
+T.test("<leader>r runs the cell under the cursor", function()
+  append({ "", "@plugin=echo name=bykey", "ran by a key" })
+  local body = find_line("ran by a key")
+  vim.api.nvim_win_set_cursor(0, { body + 1, 0 })
+  feed("<leader>r")
+  local block = T.wait(RUN, "the output block of the cell run by <leader>r", function()
+    return output_block("@plugin=echo name=bykey")
+  end)
+  T.eq({ "@output status=ok mime=text/plain", "> ran by a key", "@end" }, block, "output block")
+  -- The cell run before keeps its output.
+  T.eq({ "@output status=ok mime=text/plain", "> ran by a lens", "@end" }, output_block("@plugin=echo name=bylens"), "the other output")
+end)
+
+T.test("<leader>c clears the output of the cell under the cursor", function()
+  local body = find_line("ran by a key")
+  vim.api.nvim_win_set_cursor(0, { body + 1, 0 })
+  feed("<leader>c")
+  T.wait(RUN, "the bykey output block to be removed", function()
+    return output_block("@plugin=echo name=bykey") == nil
+  end)
+  T.ok(output_block("@plugin=echo name=bylens") ~= nil, "the bylens output is still there")
+end)
+
+local preview_buf
+
+local function preview_text()
+  return table.concat(vim.api.nvim_buf_get_lines(preview_buf, 0, -1, false), "\n")
+end
+
+T.test(":DatabookPreview follows the time-series cell and draws its chart once it runs", function()
+  local header = find_line("@plugin=echo name=latency mime=application/vnd.databook.timeseries+json")
+  T.ok(header, "tour.dbk has the latency cell")
+  vim.api.nvim_set_current_win(vim.fn.bufwinid(tour))
+  goto_line(header + 1)
+  vim.cmd("DatabookPreview")
+  preview_buf = T.wait(START, "the preview split", function()
+    return require("databook.preview").buffer()
+  end)
+  T.ok(vim.fn.bufwinid(preview_buf) ~= -1, "the preview is in a window")
+  T.ok(vim.api.nvim_get_current_buf() == tour, "the cursor stays in the notebook")
+  T.wait(RUN, "the preview to show the latency cell", function()
+    return preview_text():find("latency", 1, true)
+  end)
+  vim.cmd("DatabookRun")
+  T.wait(RUN, "the chart's axes (┤ and └) in the preview after the run", function()
+    local text = preview_text()
+    return text:find("┤", 1, true) and text:find("└", 1, true)
+  end)
+  local text = preview_text()
+  T.ok(text:find("/api", 1, true) and text:find("/metrics", 1, true), "the legend names both series:\n" .. text)
+end)
+
+T.test("the preview follows the cursor to another cell and redraws on a new result", function()
+  local body = find_line("ran by a key")
+  goto_line(body)
+  T.wait(RUN, "the preview to show the bykey cell", function()
+    return preview_text():find("bykey", 1, true)
+  end)
+  T.ok(not preview_text():find("┤", 1, true), "the chart is gone from the preview")
+  -- A new result for the cell under the cursor redraws the split.
+  vim.api.nvim_buf_set_lines(tour, body, body + 1, false, { "a second run" })
+  vim.api.nvim_win_set_cursor(vim.fn.bufwinid(tour), { body + 1, 0 })
+  vim.cmd("DatabookRun")
+  T.wait(RUN, "the preview to show the new result", function()
+    return preview_text():find("a second run", 1, true)
+  end)
+end)
+
+T.test("one client per workspace root", function()
+  local first = databook.client(tour)
+  local sibling = ws .. "/notes/deeper/other.dbk"
+  write(sibling, { "@plugin=echo", "hi" })
+  local elsewhere = tmp .. "/elsewhere/alone.dbk"
+  write(elsewhere, { "@plugin=echo", "hi" })
+  -- The notebook opened after setup{ keymaps = false } gets no keys.
+  databook.setup({ cmd = databook.config.cmd, keymaps = false })
+  vim.cmd("edit " .. vim.fn.fnameescape(sibling))
+  local sib_buf = vim.api.nvim_get_current_buf()
+  local c2 = T.wait(START, "a client for the second notebook", function()
+    return databook.client(sib_buf)
+  end)
+  T.eq(first.id, c2.id, "the notebook in the same workspace shares the client")
+  vim.cmd("edit " .. vim.fn.fnameescape(elsewhere))
+  local alone_buf = vim.api.nvim_get_current_buf()
+  local c3 = T.wait(START, "a client for the notebook outside the workspace", function()
+    local c = databook.client(alone_buf)
+    return c and c.initialized and c
+  end)
+  T.ok(c3.id ~= first.id, "a notebook outside the workspace gets its own client")
+  T.eq(tmp .. "/elsewhere", c3.config.root_dir, "its root is its own folder")
+  T.eq({}, vim.fn.maparg(" r", "n", false, true), "no <leader>r with keymaps = false")
+  vim.cmd("buffer " .. tour)
+  T.eq(1, vim.fn.maparg(" r", "n", false, true).buffer, "<leader>r is still mapped in the first notebook")
+  databook.setup({ cmd = databook.config.cmd })
+end)
+
+T.test(":checkhealth databook reports the binary, the server and the plugins", function()
+  vim.cmd("buffer " .. tour)
+  vim.cmd("checkhealth databook")
+  local buf = vim.api.nvim_get_current_buf()
+  T.eq("checkhealth", vim.bo[buf].filetype, "filetype of the health buffer")
+  local report = table.concat(vim.api.nvim_buf_get_lines(buf, 0, -1, false), "\n")
+  local function has_line(pattern, what)
+    for _, line in ipairs(vim.split(report, "\n")) do
+      if line:match(pattern) then
+        return line
+      end
+    end
+    error("no line for " .. what .. " in the report:\n" .. report, 2)
+  end
+  has_line("OK.*found .*databook, version: databook %d+%.%d+", "the binary and its version")
+  has_line("OK.*the server is attached to .*tour%.dbk", "the server attached")
+  has_line("OK.*plugin echo ", "the echo plugin loaded")
+  has_line("ERROR.*plugin broken failed to load", "the plugin that failed")
+  has_line("error:", "the broken plugin's load error")
+  for _, line in ipairs(vim.split(report, "\n")) do
+    if line:match("ERROR") and not line:match("plugin broken") then
+      error("unexpected error in the report: " .. line .. "\n" .. report)
+    end
+  end
+  T.out("     " .. report:gsub("\n", "\n     "))
+end)
+
+T.test(":helptags and :help databook", function()
+  local doc = vim.api.nvim_get_runtime_file("doc/databook.txt", false)[1]
+  T.ok(doc, "doc/databook.txt is on the runtimepath")
+  vim.cmd("helptags " .. vim.fn.fnameescape(vim.fn.fnamemodify(doc, ":h")))
+  vim.cmd("help databook")
+  T.eq("databook.txt", vim.fn.expand("%:t"), "the help file opened")
+  T.eq("help", vim.bo.buftype, "buftype")
+  T.ok(vim.api.nvim_get_current_line():find("*databook*", 1, true), "the cursor is on the databook tag")
+  vim.cmd("help :DatabookPreview")
+  T.ok(vim.api.nvim_get_current_line():find("*:DatabookPreview*", 1, true), "the :DatabookPreview tag")
+  vim.cmd("close")
+end)
+
+local failed = T.run()
+local ids = {}
+for _, buf in ipairs(vim.api.nvim_list_bufs()) do
+  for _, client in ipairs(require("databook.compat").buf_clients(buf)) do
+    table.insert(ids, client.id)
+  end
+end
+vim.lsp.stop_client(ids, true)
+vim.fn.delete(tmp, "rf")
+vim.cmd(failed == 0 and "qall!" or "cquit 1")
