@@ -42,10 +42,10 @@ try {
     }
     chmodSync(target, 0o755);
     out = join(here, `databook-linux-x64-${pkg.version}.vsix`);
-    execFileSync(process.execPath, [...vsce, "--target", "linux-x64", "-o", out], { cwd: here, stdio: ["ignore", "inherit", "inherit"] });
+    execFileSync(process.execPath, [...vsce, "--target", "linux-x64", "-o", out], { cwd: here, stdio: ["ignore", process.stderr, "inherit"] });
   } else {
     out = join(here, `databook-${pkg.version}.vsix`);
-    execFileSync(process.execPath, [...vsce, "-o", out], { cwd: here, stdio: ["ignore", "inherit", "inherit"] });
+    execFileSync(process.execPath, [...vsce, "-o", out], { cwd: here, stdio: ["ignore", process.stderr, "inherit"] });
   }
 } finally {
   rmSync(serverDir, { recursive: true, force: true });

@@ -1,0 +1,541 @@
+// End-to-end test: the packaged extension in real VS Code (code-server),
+// driven through Chromium by Playwright as a user would: keys, clicks on
+// lenses, the command palette. Started by run.sh, which sets CODE_SERVER,
+// NODE24, VSIX and DATABOOK. Every wait is bounded and names what it awaited.
+import { spawn, spawnSync } from "node:child_process";
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync, openSync, existsSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repo = resolve(here, "../../../..");
+const env = (name) => {
+  const v = process.env[name];
+  if (!v) throw new Error(`e2e: ${name} is not set (run test/e2e/run.sh)`);
+  return v;
+};
+const CODE_SERVER = env("CODE_SERVER");
+const VSIX = env("VSIX");
+const TRIES = Number(process.env.DATABOOK_E2E_TRIES ?? 20);
+const args = new Set(process.argv.slice(2));
+const BENCH = !args.has("--no-bench");
+
+const root = mkdtempSync(join(tmpdir(), "databook-vscode-e2e-"));
+const shots = process.env.DATABOOK_E2E_SHOTS ?? join(root, "screenshots");
+mkdirSync(shots, { recursive: true });
+const userData = join(root, "user-data");
+const extensions = join(root, "extensions");
+const workspace = join(root, "workspace");
+const configFile = join(root, "code-server.yaml");
+console.log(`e2e: working in ${root}`);
+console.log(`e2e: screenshots in ${shots}`);
+
+// The whole test stops itself, whatever hangs.
+const WATCHDOG_MS = 20 * 60 * 1000;
+const watchdog = setTimeout(() => {
+  console.error(`e2e: FAILED: the whole test took more than ${WATCHDOG_MS / 60000} minutes`);
+  stopCodeServer();
+  process.exit(1);
+}, WATCHDOG_MS);
+
+let codeServer;
+function stopCodeServer() {
+  if (!codeServer || codeServer.exitCode !== null) return;
+  // code-server's extension host and the language server live in its
+  // process group; stopping only code-server can leave them running.
+  try {
+    process.kill(-codeServer.pid, "SIGTERM");
+  } catch {}
+  const deadline = Date.now() + 5000;
+  while (Date.now() < deadline) {
+    try {
+      process.kill(-codeServer.pid, 0);
+    } catch {
+      return;
+    }
+    spawnSync("sleep", ["0.1"]);
+  }
+  try {
+    process.kill(-codeServer.pid, "SIGKILL");
+  } catch {}
+}
+process.on("exit", stopCodeServer);
+for (const sig of ["SIGINT", "SIGTERM"]) {
+  process.on(sig, () => {
+    stopCodeServer();
+    process.exit(130);
+  });
+}
+
+let step = 0;
+let page;
+async function shot(name) {
+  step++;
+  const file = join(shots, `${String(step).padStart(2, "0")}-${name}.png`);
+  if (page) await page.screenshot({ path: file }).catch((e) => console.error(`e2e: screenshot ${name} failed: ${e}`));
+  return file;
+}
+
+const passed = [];
+function pass(what) {
+  passed.push(what);
+  console.log(`ok ${passed.length} - ${what}`);
+}
+
+async function freePort() {
+  return new Promise((resolvePort, reject) => {
+    const srv = createServer();
+    srv.on("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address();
+      srv.close(() => resolvePort(port));
+    });
+  });
+}
+
+/** Polls `fn` until it returns a truthy value, or fails naming `what`. */
+async function until(what, fn, timeoutMs = 30000, intervalMs = 100) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) {
+      await shot(`timeout-${what.replace(/[^a-z0-9]+/gi, "-").slice(0, 40)}`);
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${last.message ?? last})` : ""}`);
+    }
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+// ------------------------------------------------------------ the workspace
+
+/** The notebook without its output blocks, so that each run's block is seen to appear. */
+function withoutOutputs(text) {
+  const out = [];
+  let inOutput = false;
+  for (const line of text.split("\n")) {
+    if (line.startsWith("@output") && /^@output([ \t]|$)/.test(line)) {
+      inOutput = true;
+      continue;
+    }
+    if (inOutput && line.startsWith(">")) continue;
+    inOutput = false;
+    out.push(line);
+  }
+  return out.join("\n");
+}
+
+function prepareWorkspace() {
+  cpSync(join(repo, "examples"), workspace, { recursive: true });
+  const tour = join(workspace, "tour.dbk");
+  const text = withoutOutputs(readFileSync(tour, "utf8"));
+  if (text.includes("@output")) throw new Error("e2e: the tour still has an output block after stripping");
+  // A misspelled plugin, for the diagnostic.
+  writeFileSync(tour, `${text.trimEnd()}\n\n## A typo\n\n@plugin=ecoh name=typo\nspelled wrong\n@end\n`);
+  mkdirSync(join(userData, "User"), { recursive: true });
+  writeFileSync(
+    join(userData, "User", "settings.json"),
+    JSON.stringify(
+      {
+        "security.workspace.trust.enabled": false,
+        "workbench.startupEditor": "none",
+        "workbench.tips.enabled": false,
+        "workbench.enableExperiments": false,
+        "workbench.colorTheme": "Default Dark Modern",
+        "telemetry.telemetryLevel": "off",
+        "update.mode": "none",
+        "extensions.autoCheckUpdates": false,
+        "extensions.autoUpdate": false,
+        "extensions.ignoreRecommendations": true,
+        "git.enabled": false,
+        "editor.minimap.enabled": false,
+        "chat.disableAIFeatures": true,
+        "workbench.secondarySideBar.defaultVisibility": "hidden",
+        "window.commandCenter": false,
+      },
+      null,
+      2,
+    ),
+  );
+  writeFileSync(configFile, "auth: none\ncert: false\n");
+}
+
+// ------------------------------------------------------------ code-server
+
+function codeServerArgs() {
+  return ["--user-data-dir", userData, "--extensions-dir", extensions, "--config", configFile];
+}
+
+function installExtension() {
+  const r = spawnSync(CODE_SERVER, [...codeServerArgs(), "--install-extension", VSIX], { encoding: "utf8", timeout: 120000 });
+  const output = `${r.stdout}\n${r.stderr}`;
+  if (r.status !== 0 || !/successfully installed/i.test(output)) {
+    throw new Error(`e2e: installing ${VSIX} failed (status ${r.status}):\n${output}`);
+  }
+  pass(`code-server --install-extension ${VSIX.split("/").pop()}`);
+}
+
+async function startCodeServer(port) {
+  const log = openSync(join(root, "code-server.log"), "a");
+  codeServer = spawn(
+    CODE_SERVER,
+    [
+      ...codeServerArgs(),
+      "--auth",
+      "none",
+      "--bind-addr",
+      `127.0.0.1:${port}`,
+      "--disable-telemetry",
+      "--disable-update-check",
+      "--disable-workspace-trust",
+      "--disable-getting-started-override",
+      "--ignore-last-opened",
+      workspace,
+    ],
+    { detached: true, stdio: ["ignore", log, log] },
+  );
+  await until(`code-server to answer on 127.0.0.1:${port}/healthz`, async () => {
+    if (codeServer.exitCode !== null) throw new Error(`code-server exited with ${codeServer.exitCode}; see ${root}/code-server.log`);
+    const r = await fetch(`http://127.0.0.1:${port}/healthz`);
+    return r.ok;
+  }, 60000, 250);
+}
+
+// ------------------------------------------------------------ the editor
+
+const nbsp = /\u00a0/g;
+
+/** The text of the editor's visible lines, top to bottom. */
+async function visibleText() {
+  return page.evaluate(() => {
+    const editor = document.querySelector(".editor-instance .monaco-editor .view-lines");
+    if (!editor) return "";
+    const lines = [...editor.querySelectorAll(".view-line")];
+    lines.sort((a, b) => parseFloat(a.style.top) - parseFloat(b.style.top));
+    return lines.map((l) => l.textContent).join("\n");
+  }).then((t) => t.replace(nbsp, " "));
+}
+
+async function command(title) {
+  await page.keyboard.press("F1");
+  const input = page.locator(".quick-input-widget input");
+  await input.waitFor({ state: "visible", timeout: 10000 });
+  await input.fill(`>${title}`);
+  await until(`the command palette to list "${title}"`, async () => {
+    const rows = await page.locator(".quick-input-list .monaco-list-row").allTextContents();
+    return rows.some((r) => r.includes(title));
+  }, 10000, 50);
+  await page.keyboard.press("Enter");
+}
+
+/** Puts the cursor at the start of the first line holding `text`, through the Find widget. */
+async function goTo(text, linesDown = 0) {
+  await page.keyboard.press("Control+f");
+  const input = page.locator(".find-widget textarea, .find-widget input").first();
+  await input.waitFor({ state: "visible", timeout: 10000 });
+  await input.fill(text);
+  await until(`the Find widget to find ${JSON.stringify(text)}`, async () => {
+    const count = await page.locator(".find-widget .matchesCount").textContent();
+    return count && !/No results/i.test(count);
+  }, 10000, 50);
+  await page.keyboard.press("Enter");
+  await page.keyboard.press("Escape");
+  await page.keyboard.press("Home");
+  await page.keyboard.press("Home");
+  for (let i = 0; i < linesDown; i++) await page.keyboard.press("ArrowDown");
+}
+
+/** The 1-based line number shown in the gutter for the cursor's line. */
+async function cursorLine() {
+  const status = await page.locator("#status\\.editor\\.selection").textContent().catch(() => null);
+  const m = status && /Ln (\d+)/.exec(status);
+  return m ? Number(m[1]) : null;
+}
+
+/** Clicks the `▶ Run` lens of the cell whose header is on `line` (1-based). */
+async function clickRunLens(line) {
+  const box = await until(`line ${line}'s number in the gutter`, async () => {
+    const nums = page.locator(".margin-view-overlays .line-numbers");
+    const n = await nums.count();
+    for (let i = 0; i < n; i++) {
+      const el = nums.nth(i);
+      if ((await el.textContent())?.trim() === String(line)) return el.boundingBox();
+    }
+    return null;
+  }, 10000);
+  const lens = await until(`a ▶ Run lens above line ${line}`, async () => {
+    const links = page.locator(".codelens-decoration a");
+    const n = await links.count();
+    let best = null;
+    for (let i = 0; i < n; i++) {
+      const a = links.nth(i);
+      if ((await a.textContent())?.trim() !== "▶ Run") continue;
+      const b = await a.boundingBox();
+      if (!b || b.y >= box.y) continue;
+      if (!best || b.y > best.b.y) best = { a, b };
+    }
+    return best && box.y - best.b.y < 3 * box.height ? best.a : null;
+  }, 30000);
+  await lens.click();
+}
+
+// ------------------------------------------------------------ the preview
+
+async function previewFrame() {
+  for (const frame of page.frames()) {
+    try {
+      if (await frame.evaluate(() => !!document.getElementById("cells") && !!document.getElementById("title"))) return frame;
+    } catch {}
+  }
+  return null;
+}
+
+/** The chart of cell `name` in the preview: drawn pixels, legend labels, its timing marks. */
+async function chartState(frame, name) {
+  return frame.evaluate((name) => {
+    const section = [...document.querySelectorAll("section.cell")].find((s) => s.querySelector("h2 a")?.textContent === name);
+    if (!section || section.dataset.kind !== "chart") return null;
+    const chart = section.querySelector(".chart");
+    const canvas = section.querySelector("canvas");
+    if (!chart || !canvas || canvas.width === 0) return null;
+    const data = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+    let drawn = 0;
+    for (let i = 3; i < data.length; i += 4) if (data[i] > 0) drawn++;
+    const legend = [...section.querySelectorAll(".u-legend .u-series .u-label")].map((l) => l.textContent);
+    return {
+      drawn,
+      size: [canvas.width, canvas.height],
+      legend,
+      receivedAt: Number(chart.dataset.receivedAt ?? 0),
+      drawnAt: Number(chart.dataset.drawnAt ?? 0),
+    };
+  }, name);
+}
+
+async function tableState(frame, name) {
+  return frame.evaluate((name) => {
+    const section = [...document.querySelectorAll("section.cell")].find((s) => s.querySelector("h2 a")?.textContent === name);
+    if (!section || section.dataset.kind !== "table") return null;
+    return {
+      header: [...section.querySelectorAll("thead th")].map((th) => th.textContent),
+      rows: [...section.querySelectorAll("tbody tr")].map((tr) => [...tr.querySelectorAll("td")].map((td) => td.textContent)),
+    };
+  }, name);
+}
+
+async function waitForChart(what, name, timeoutMs = 30000) {
+  return until(what, async () => {
+    const frame = await previewFrame();
+    if (!frame) return null;
+    const s = await chartState(frame, name);
+    return s && s.drawn > 500 && s.legend.length >= 3 ? { frame, state: s } : null;
+  }, timeoutMs, 100);
+}
+
+// ------------------------------------------------------------ the test
+
+function percentile(xs, p) {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+}
+
+async function main() {
+  prepareWorkspace();
+  installExtension();
+  const port = await freePort();
+  await startCodeServer(port);
+  pass(`code-server listens on 127.0.0.1:${port}`);
+
+  const browser = await chromium.launch({
+    executablePath: "/usr/bin/chromium",
+    headless: true,
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+  try {
+    const context = await browser.newContext({ viewport: { width: 1500, height: 950 } });
+    page = await context.newPage();
+    const consoleErrors = [];
+    page.on("console", (m) => {
+      if (m.type() === "error" && /Content Security Policy|databook/i.test(m.text())) consoleErrors.push(m.text());
+    });
+    const url = `http://127.0.0.1:${port}/?folder=${encodeURIComponent(workspace)}`;
+    await page.goto(url, { timeout: 60000 });
+    await page.locator(".monaco-workbench").waitFor({ state: "visible", timeout: 60000 });
+    await shot("workbench");
+
+    // Open the tour through Quick Open.
+    await until("Quick Open", async () => {
+      await page.keyboard.press("Control+p");
+      return page.locator(".quick-input-widget input").isVisible();
+    }, 20000, 1000);
+    await page.locator(".quick-input-widget input").fill("tour.dbk");
+    await until("Quick Open to list tour.dbk", async () => (await page.locator(".quick-input-list .monaco-list-row").allTextContents()).some((t) => t.includes("tour.dbk")), 20000);
+    await page.keyboard.press("Enter");
+    await until("tour.dbk in the editor", async () => (await visibleText()).includes("A tour of Databook"), 20000);
+    await until("the language mode Databook in the status bar", async () => (await page.locator("#status\\.editor\\.mode").textContent())?.includes("Databook"), 20000);
+    pass("tour.dbk opens as a Databook notebook");
+
+    await until("the ▶ Run lenses from the server", async () => (await page.locator(".codelens-decoration a", { hasText: "▶ Run" }).count()) > 0, 90000, 250);
+    await shot("lenses");
+    pass("the server's ▶ Run lenses are shown");
+
+    // The misspelled plugin's diagnostic, in the editor and in Problems.
+    await goTo("@plugin=ecoh");
+    await until("a squiggle under the misspelled plugin", async () => (await page.locator(".monaco-editor .squiggly-error").count()) > 0, 30000);
+    await page.keyboard.press("Control+Shift+M");
+    const problem = await until("the Problems panel to list the unknown plugin `ecoh`", async () => {
+      const text = (await page.locator(".markers-panel").textContent().catch(() => "")) ?? "";
+      return text.includes("ecoh") ? text : null;
+    }, 20000);
+    await shot("diagnostic");
+    pass(`a diagnostic on the misspelled plugin: ${JSON.stringify(problem.slice(problem.indexOf("ecoh") - 40, problem.indexOf("ecoh") + 60).trim())}`);
+    await page.keyboard.press("Control+Shift+M");
+
+    // Run the first cell with its lens.
+    await goTo("@plugin=echo name=hello");
+    const helloLine = await cursorLine();
+    if (!helloLine) throw new Error("e2e: the status bar shows no cursor line");
+    await clickRunLens(helloLine);
+    await until("the hello cell's output block in the editor", async () => {
+      const t = await visibleText();
+      return t.includes("@output status=ok mime=text/plain") && t.includes("> Hello from a cell. The echo plugin returns its body.");
+    }, 30000, 50);
+    await shot("run-with-lens");
+    pass("▶ Run lens: the hello cell's output block appears in the text");
+
+    // Run the table cell with Ctrl+Enter, the cursor in its body.
+    await goTo("@plugin=echo name=table", 1);
+    await page.keyboard.press("Control+Enter");
+    await until("the table cell's output block in the editor", async () => {
+      const t = await visibleText();
+      return t.includes("@output status=ok mime=application/vnd.databook.table+json") && t.includes("> service  replicas") && t.includes("> worker          5");
+    }, 30000, 50);
+    await shot("run-with-ctrl-enter");
+    pass("Ctrl+Enter: the table cell's output block appears in the text");
+
+    await page.keyboard.press("Control+s");
+    await until("the saved tour.dbk to hold both output blocks", async () => {
+      const t = readFileSync(join(workspace, "tour.dbk"), "utf8");
+      return t.includes("> Hello from a cell. The echo plugin returns its body.") && t.includes("> worker          5");
+    }, 10000);
+    pass("saved to disk with both output blocks");
+
+    // The preview, then a time series run into it.
+    await command("Databook: Open Preview");
+    const frame = await until("the preview webview with the table", async () => {
+      const f = await previewFrame();
+      if (!f) return null;
+      const t = await tableState(f, "table");
+      return t && t.rows.length === 3 ? f : null;
+    }, 30000);
+    const table = await tableState(frame, "table");
+    if (JSON.stringify(table.header) !== JSON.stringify(["service", "replicas"]) || table.rows[1][0] !== "worker" || table.rows[1][1] !== "5") {
+      throw new Error(`e2e: the preview's table is ${JSON.stringify(table)}`);
+    }
+    pass(`the preview shows the table: ${JSON.stringify(table)}`);
+
+    await goTo("@plugin=echo name=latency", 1);
+    await page.keyboard.press("Control+Enter");
+    await until("the latency cell's output block in the editor", async () => (await visibleText()).includes('> {handler="/api"}'), 30000, 50);
+    const chart = await waitForChart("a uPlot chart drawn for the latency cell in the preview", "latency");
+    await shot("preview-chart");
+    const legend = chart.state.legend.join(" ");
+    if (!legend.includes('{handler="/api"}') || !legend.includes('{handler="/metrics"}')) throw new Error(`e2e: the chart's legend is ${legend}`);
+    pass(`the preview draws the time series: ${chart.state.drawn} drawn pixels on a ${chart.state.size.join("×")} canvas, legend ${legend}`);
+
+    // Sorting the preview's table by a click on a header.
+    await frame.evaluate(() => {
+      const section = [...document.querySelectorAll("section.cell")].find((s) => s.querySelector("h2 a")?.textContent === "table");
+      section.querySelectorAll("thead th button")[1].click();
+    });
+    const sorted = await tableState(frame, "table");
+    if (sorted.rows.map((r) => r[0]).join(",") !== "cron,api,worker") throw new Error(`e2e: sorted by replicas: ${JSON.stringify(sorted.rows)}`);
+    pass("the preview's table sorts by replicas: cron, api, worker");
+
+    // Reload the window: the preview comes back with the results from the server's store.
+    await page.keyboard.press("Control+s");
+    await page.reload({ timeout: 60000 });
+    await page.locator(".monaco-workbench").waitFor({ state: "visible", timeout: 60000 });
+    const again = await waitForChart("the preview's chart after the window reload", "latency", 90000);
+    const tableAgain = await tableState(again.frame, "table");
+    if (!tableAgain || tableAgain.rows.length !== 3) throw new Error(`e2e: after reload the preview's table is ${JSON.stringify(tableAgain)}`);
+    await shot("after-reload");
+    pass(`after a window reload the preview shows the chart (${again.state.drawn} drawn pixels) and the table again`);
+
+    if (consoleErrors.length > 0) throw new Error(`e2e: the page logged errors:\n${consoleErrors.join("\n")}`);
+    pass("no Content-Security-Policy or Databook errors in the page's console");
+
+    if (BENCH) await bench();
+  } finally {
+    await browser.close().catch(() => undefined);
+  }
+}
+
+async function bench() {
+  await until("tour.dbk in the editor after the reload", async () => (await visibleText()).length > 0, 30000);
+  // Focus the editor: click into its text.
+  await page.locator(".editor-instance .monaco-editor .view-lines").first().click({ position: { x: 200, y: 50 } });
+  const toBlock = [];
+  for (let i = 0; i < TRIES; i++) {
+    await goTo("@plugin=echo name=hello", 1);
+    await command("Databook: Clear Cell Output");
+    await until("the hello cell's output block to be cleared", async () => !(await visibleText()).includes("> Hello from a cell."), 15000, 50);
+    const t0 = Date.now();
+    await page.keyboard.press("Control+Enter");
+    await page.waitForFunction(
+      () => [...document.querySelectorAll(".editor-instance .view-line")].some((l) => l.textContent.replace(/\u00a0/g, " ").startsWith("> Hello from a cell.")),
+      undefined,
+      { timeout: 30000, polling: 5 },
+    );
+    toBlock.push(Date.now() - t0);
+  }
+  const toChart = [];
+  const keyToChart = [];
+  for (let i = 0; i < TRIES; i++) {
+    await goTo("@plugin=echo name=latency", 1);
+    const frame = await previewFrame();
+    const before = await chartState(frame, "latency");
+    const t0 = Date.now();
+    await page.keyboard.press("Control+Enter");
+    const after = await until("the latency chart drawn again", async () => {
+      const s = await chartState(await previewFrame(), "latency");
+      return s && s.receivedAt > (before?.receivedAt ?? 0) && s.drawnAt >= s.receivedAt && s.drawn > 500 ? s : null;
+    }, 30000, 5);
+    keyToChart.push(Date.now() - t0);
+    toChart.push(after.drawnAt - after.receivedAt);
+  }
+  await shot("bench-done");
+  console.log(`bench: Ctrl+Enter to output block visible (echo cell, ${TRIES} tries): p50 ${percentile(toBlock, 50)} ms, min ${Math.min(...toBlock)} ms, max ${Math.max(...toBlock)} ms`);
+  console.log(`bench: databook/output received to chart drawn (latency cell, ${TRIES} tries): p50 ${percentile(toChart, 50)} ms, min ${Math.min(...toChart)} ms, max ${Math.max(...toChart)} ms`);
+  console.log(`bench: Ctrl+Enter to chart drawn (latency cell, ${TRIES} tries): p50 ${percentile(keyToChart, 50)} ms, min ${Math.min(...keyToChart)} ms, max ${Math.max(...keyToChart)} ms`);
+}
+
+try {
+  await main();
+  console.log(`e2e: ${passed.length} passed, 0 failed`);
+  console.log(`e2e: screenshots in ${shots}`);
+} catch (e) {
+  console.error(`e2e: FAILED: ${e instanceof Error ? e.stack : e}`);
+  console.log(`e2e: ${passed.length} passed, 1 failed`);
+  console.log(`e2e: screenshots in ${shots}; code-server's log in ${root}/code-server.log`);
+  process.exitCode = 1;
+} finally {
+  clearTimeout(watchdog);
+  stopCodeServer();
+}
