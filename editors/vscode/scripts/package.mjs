@@ -26,7 +26,7 @@ if (!args.includes("--no-server")) {
 const serverDir = join(here, "server");
 rmSync(serverDir, { recursive: true, force: true });
 let out;
-const vsce = [join(here, "node_modules/@vscode/vsce/vsce"), "package", "--no-dependencies", "--skip-license", "--allow-missing-repository"];
+const vsce = [join(here, "node_modules/@vscode/vsce/vsce"), "package", "--no-dependencies", "--skip-license", "--allow-missing-repository", "--no-rewrite-relative-links"];
 try {
   if (server) {
     mkdirSync(serverDir);

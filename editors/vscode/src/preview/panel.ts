@@ -123,7 +123,7 @@ export class PreviewController implements vscode.Disposable {
   }
 
   /** Asks the server for the notebook's cells and results and redraws all. */
-  private async refresh(): Promise<void> {
+  private async refresh(attempt = 0): Promise<void> {
     const uri = this.uri;
     const client = this.client();
     if (!this.panel || !this.ready) return;
@@ -159,6 +159,12 @@ export class PreviewController implements vscode.Disposable {
       const editor = vscode.window.visibleTextEditors.find((e) => e.document.uri.toString() === uri);
       if (editor) this.select(editor);
     } catch (e) {
+      // Just after a reload the request can reach the server before the
+      // document's didOpen does; a few tries a moment apart cover that.
+      if (attempt < 10 && generation === this.refreshing) {
+        setTimeout(() => void this.refresh(attempt + 1), 300);
+        return;
+      }
       this.post({ type: "status", message: `The server could not give this notebook's results: ${e instanceof Error ? e.message : String(e)}` });
     }
   }
