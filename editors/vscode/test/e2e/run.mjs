@@ -209,6 +209,16 @@ async function startCodeServer(port) {
   }, 60000, 250);
 }
 
+/** The `databook lsp` processes in code-server's process group. */
+function lspPids() {
+  const r = spawnSync("ps", ["-eo", "pid=,pgid=,args="], { encoding: "utf8" });
+  return r.stdout
+    .split("\n")
+    .map((l) => l.trim().split(/\s+/))
+    .filter((f) => f.length >= 4 && Number(f[1]) === codeServer.pid && f[2].endsWith("/databook") && f[3] === "lsp")
+    .map((f) => Number(f[0]));
+}
+
 // ------------------------------------------------------------ the editor
 
 const nbsp = /\u00a0/g;
@@ -253,11 +263,21 @@ async function goTo(text, linesDown = 0) {
   for (let i = 0; i < linesDown; i++) await page.keyboard.press("ArrowDown");
 }
 
-/** The 1-based line number shown in the gutter for the cursor's line. */
+/** The cursor's 1-based line, as the status bar shows it once it has caught up with the cursor. */
 async function cursorLine() {
-  const status = await page.locator("#status\\.editor\\.selection").textContent().catch(() => null);
-  const m = status && /Ln (\d+)/.exec(status);
-  return m ? Number(m[1]) : null;
+  const read = async () => {
+    const status = await page.locator("#status\\.editor\\.selection").textContent().catch(() => null);
+    const m = status && /Ln (\d+)/.exec(status);
+    return m ? Number(m[1]) : null;
+  };
+  let last = await read();
+  return until("the status bar's cursor position to settle", async () => {
+    await new Promise((r) => setTimeout(r, 150));
+    const now = await read();
+    const settled = now !== null && now === last;
+    last = now;
+    return settled ? now : null;
+  }, 5000, 0);
 }
 
 /** Clicks the `▶ Run` lens of the cell whose header is on `line` (1-based). */
@@ -400,11 +420,11 @@ async function main() {
     await until("a squiggle under the misspelled plugin", async () => (await page.locator(".monaco-editor .squiggly-error").count()) > 0, 30000);
     await page.keyboard.press("Control+Shift+M");
     const problem = await until("the Problems panel to list the unknown plugin `ecoh`", async () => {
-      const text = (await page.locator(".markers-panel").textContent().catch(() => "")) ?? "";
-      return text.includes("ecoh") ? text : null;
+      const rows = await page.locator(".markers-panel .monaco-list-row").allTextContents();
+      return rows.find((r) => r.includes("ecoh") && r.includes("echo"));
     }, 20000);
     await shot("diagnostic");
-    pass(`a diagnostic on the misspelled plugin: ${JSON.stringify(problem.slice(problem.indexOf("ecoh") - 40, problem.indexOf("ecoh") + 60).trim())}`);
+    pass(`a diagnostic on the misspelled plugin, in the Problems panel: ${JSON.stringify(problem)}`);
     await page.keyboard.press("Control+Shift+M");
 
     // Run the first cell with its lens.
@@ -468,7 +488,40 @@ async function main() {
     if (sorted.rows.map((r) => r[0]).join(",") !== "cron,api,worker") throw new Error(`e2e: sorted by replicas: ${JSON.stringify(sorted.rows)}`);
     pass("the preview's table sorts by replicas: cron, api, worker");
 
-    // Reload the window: the preview comes back with the results from the server's store.
+    // Shift+Enter runs the cell and moves the cursor into the next one.
+    await goTo("@plugin=echo name=hello", 1);
+    const before = await cursorLine();
+    await page.keyboard.press("Shift+Enter");
+    const servicesLine = await until("the cursor to move into the next cell (services)", async () => {
+      const line = await cursorLine();
+      return line && line > before ? line : null;
+    }, 10000, 50);
+    await goTo("@plugin=echo name=services", 1);
+    if ((await cursorLine()) !== servicesLine) throw new Error(`e2e: Shift+Enter put the cursor on line ${servicesLine}, not in the services cell's body (line ${await cursorLine()})`);
+    pass(`Shift+Enter moves the cursor from line ${before} to the next cell's body, line ${servicesLine}`);
+
+    // Ctrl+Alt+Enter runs every cell: the preview shows JSON trees and the typo's error.
+    await page.keyboard.press("Control+Alt+Enter");
+    const all = await until("the preview to show the services tree, the jq result and the typo's error", async () => {
+      const f = await previewFrame();
+      return f && f.evaluate(() => {
+        const kinds = Object.fromEntries([...document.querySelectorAll("section.cell")].map((s) => [s.querySelector("h2 a")?.textContent, s.dataset.kind]));
+        const jq = [...document.querySelectorAll("section.cell")].find((s) => s.dataset.kind === "tree" && s.textContent.includes('"worker"') && !s.textContent.includes("replicas"));
+        const typo = [...document.querySelectorAll("section.cell")].find((s) => s.querySelector("h2 a")?.textContent === "typo");
+        return kinds.services === "tree" && jq && kinds.typo === "error" ? { kinds, typoError: typo.querySelector("pre.error").textContent } : null;
+      });
+    }, 60000, 200);
+    await shot("run-all");
+    pass(`Ctrl+Alt+Enter runs all: the preview shows ${JSON.stringify(all.kinds)}; the typo's error: ${JSON.stringify(all.typoError.slice(0, 80))}`);
+
+    // Reload the window: the preview comes back with the results from the
+    // server's store, given by a new server process.
+    const serversBefore = lspPids();
+    if (serversBefore.length === 0) throw new Error("e2e: no databook lsp process in code-server's process group");
+    const store = join(workspace, ".databook");
+    const ignore = readFileSync(join(store, ".gitignore"), "utf8");
+    if (!ignore.split("\n").some((l) => l.trim() === "*")) throw new Error(`e2e: .databook/.gitignore does not ignore everything: ${JSON.stringify(ignore)}`);
+    if (!existsSync(join(store, "results"))) throw new Error("e2e: the server wrote no .databook/results/");
     await page.keyboard.press("Control+s");
     await page.reload({ timeout: 60000 });
     await page.locator(".monaco-workbench").waitFor({ state: "visible", timeout: 60000 });
@@ -476,7 +529,9 @@ async function main() {
     const tableAgain = await tableState(again.frame, "table");
     if (!tableAgain || tableAgain.rows.length !== 3) throw new Error(`e2e: after reload the preview's table is ${JSON.stringify(tableAgain)}`);
     await shot("after-reload");
-    pass(`after a window reload the preview shows the chart (${again.state.drawn} drawn pixels) and the table again`);
+    const serversAfter = lspPids().filter((p) => !serversBefore.includes(p));
+    if (serversAfter.length === 0) throw new Error(`e2e: after the reload no new databook lsp process runs (before: ${serversBefore})`);
+    pass(`after a window reload the preview shows the chart (${again.state.drawn} drawn pixels) and the table again, from a new server process (pid ${serversAfter.join(", ")}; before: ${serversBefore.join(", ")}) and the store in .databook/`);
 
     if (consoleErrors.length > 0) throw new Error(`e2e: the page logged errors:\n${consoleErrors.join("\n")}`);
     pass("no Content-Security-Policy or Databook errors in the page's console");
