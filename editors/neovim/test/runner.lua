@@ -1,6 +1,12 @@
 -- A small test runner for headless Neovim: tests run in order (later ones
 -- build on the editor state of earlier ones), each failure is reported with
 -- its message, and the last line is `N passed, N failed`.
+--
+-- The tests run in a coroutine that yields to Neovim's main loop while it
+-- waits, so that the editor works as it does for a user meanwhile: typed
+-- keys are read and mapped, CursorMoved and TextChanged fire. (A script
+-- that blocks in vim.wait() gets LSP messages, but no keys and no such
+-- events.)
 
 local R = { tests = {} }
 
@@ -19,18 +25,34 @@ end
 --- machines.
 local scale = tonumber(os.getenv("DATABOOK_TEST_TIMEOUT_SCALE") or "") or 1
 
+--- Gives the main loop `ms` milliseconds.
+function R.sleep(ms)
+  local co = assert(coroutine.running(), "R.sleep runs in the test coroutine")
+  vim.defer_fn(function()
+    local ok, err = coroutine.resume(co)
+    if not ok then
+      out("the test runner failed: " .. tostring(err))
+      vim.cmd("cquit 2")
+    end
+  end, ms)
+  coroutine.yield()
+end
+
 --- Waits until `cond()` is truthy, at most `ms`; fails naming `what`.
 --- Returns what `cond` returned.
 function R.wait(ms, what, cond)
-  local value
-  local ok = vim.wait(math.floor(ms * scale), function()
-    value = cond()
-    return value and true or false
-  end, 50)
-  if not ok then
-    error(string.format("timed out after %d ms waiting for %s", math.floor(ms * scale), what), 2)
+  local limit = math.floor(ms * scale)
+  local deadline = vim.loop.hrtime() + limit * 1e6
+  while true do
+    local value = cond()
+    if value then
+      return value
+    end
+    if vim.loop.hrtime() > deadline then
+      error(string.format("timed out after %d ms waiting for %s", limit, what), 2)
+    end
+    R.sleep(50)
   end
-  return value
 end
 
 function R.ok(cond, msg)
@@ -67,6 +89,22 @@ function R.run()
   end
   out(string.format("%d passed, %d failed", passed, failed))
   return failed
+end
+
+--- Runs the tests once Neovim has started, in the test coroutine, then
+--- calls `finish(failures)`.
+function R.start(finish)
+  vim.schedule(function()
+    local co = coroutine.create(function()
+      local failed = R.run()
+      finish(failed)
+    end)
+    local ok, err = coroutine.resume(co)
+    if not ok then
+      out("the test runner failed: " .. tostring(err))
+      vim.cmd("cquit 2")
+    end
+  end)
 end
 
 return R

@@ -122,7 +122,10 @@ function M.check()
   else
     local code, out = run({ path, "--version" })
     if code == 0 then
-      h.ok("found " .. path .. ", version: " .. table.concat(out, " "))
+      local version = vim.tbl_filter(function(line)
+        return line ~= ""
+      end, out)
+      h.ok("found " .. path .. ", version: " .. table.concat(version, " "))
     else
       h.error("found " .. path .. ", but `--version` failed: " .. table.concat(out or {}, " "))
     end

@@ -207,7 +207,6 @@ end
 local augroup = vim.api.nvim_create_augroup("databook", { clear = true })
 
 local function on_attach(client, bufnr)
-  M._last_buf = bufnr
   set_keymaps(bufnr)
   vim.api.nvim_clear_autocmds({ group = augroup, buffer = bufnr })
   vim.api.nvim_create_autocmd({ "InsertLeave", "TextChanged" }, {
@@ -221,7 +220,6 @@ local function on_attach(client, bufnr)
     group = augroup,
     buffer = bufnr,
     callback = function()
-      M._last_buf = bufnr
       M.refresh_lenses_later(bufnr)
     end,
   })
@@ -259,7 +257,6 @@ function M.attach(bufnr)
   if vim.bo[bufnr].buftype ~= "" then
     return
   end
-  M._last_buf = bufnr
   if compat.has_enable then
     return
   end
