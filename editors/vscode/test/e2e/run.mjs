@@ -5,6 +5,7 @@
 import { spawn, spawnSync } from "node:child_process";
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync, openSync, existsSync } from "node:fs";
 import { createServer } from "node:net";
+import { createServer as createHttpServer } from "node:http";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -133,13 +134,19 @@ function withoutOutputs(text) {
   return out.join("\n");
 }
 
-function prepareWorkspace() {
+function prepareWorkspace(slowPort) {
   cpSync(join(repo, "examples"), workspace, { recursive: true });
   const tour = join(workspace, "tour.dbk");
   const text = withoutOutputs(readFileSync(tour, "utf8"));
   if (text.includes("@output")) throw new Error("e2e: the tour still has an output block after stripping");
   // A misspelled plugin, for the diagnostic.
-  writeFileSync(tour, `${text.trimEnd()}\n\n## A typo\n\n@plugin=ecoh name=typo\nspelled wrong\n@end\n`);
+  // A misspelled plugin, for the diagnostic, and a slow request to a
+  // loopback server of the test's own, for the status bar and cancelling.
+  writeFileSync(
+    tour,
+    `${text.trimEnd()}\n\n## A typo\n\n@plugin=ecoh name=typo\nspelled wrong\n@end\n\n` +
+      `## A slow cell\n\n@plugin=http name=slow\nGET http://127.0.0.1:${slowPort}/slow\n@end\n`,
+  );
   mkdirSync(join(userData, "User"), { recursive: true });
   writeFileSync(
     join(userData, "User", "settings.json"),
@@ -166,6 +173,27 @@ function prepareWorkspace() {
     ),
   );
   writeFileSync(configFile, "auth: none\ncert: false\n");
+}
+
+/** A loopback HTTP server that answers only after SLOW_MS, so a run can be seen running and cancelled. */
+const SLOW_MS = 8000;
+async function slowServer() {
+  const state = { port: 0, requests: 0, closedEarly: 0 };
+  const srv = createHttpServer((req, res) => {
+    state.requests++;
+    const timer = setTimeout(() => res.end("slow answer\n"), SLOW_MS);
+    res.on("close", () => {
+      if (!res.writableEnded) state.closedEarly++;
+      clearTimeout(timer);
+    });
+  });
+  await new Promise((r) => srv.listen(0, "127.0.0.1", r));
+  state.port = srv.address().port;
+  state.close = () => {
+    srv.closeAllConnections();
+    srv.close();
+  };
+  return state;
 }
 
 // ------------------------------------------------------------ code-server
@@ -257,7 +285,12 @@ async function goTo(text, linesDown = 0) {
     return count && !/No results/i.test(count);
   }, 10000, 50);
   await page.keyboard.press("Enter");
-  await page.keyboard.press("Escape");
+  // Escape closes the Find widget, unless a notification takes it first.
+  await until("the Find widget to close", async () => {
+    if ((await page.locator(".find-widget.visible").count()) === 0) return true;
+    await page.keyboard.press("Escape");
+    return false;
+  }, 5000, 100);
   await page.keyboard.press("Home");
   await page.keyboard.press("Home");
   for (let i = 0; i < linesDown; i++) await page.keyboard.press("ArrowDown");
@@ -368,7 +401,8 @@ function percentile(xs, p) {
 }
 
 async function main() {
-  prepareWorkspace();
+  const slow = await slowServer();
+  prepareWorkspace(slow.port);
   installExtension();
   const port = await freePort();
   await startCodeServer(port);
@@ -533,12 +567,43 @@ async function main() {
     if (serversAfter.length === 0) throw new Error(`e2e: after the reload no new databook lsp process runs (before: ${serversBefore})`);
     pass(`after a window reload the preview shows the chart (${again.state.drawn} drawn pixels) and the table again, from a new server process (pid ${serversAfter.join(", ")}; before: ${serversBefore.join(", ")}) and the store in .databook/`);
 
+    // A crashed server is started again, and the user told.
+    const victim = lspPids()[0];
+    process.kill(victim, "SIGKILL");
+    const toast = await until("a notification that the server was restarted", async () => {
+      const texts = await page.locator(".notifications-toasts .notification-toast").allTextContents();
+      return texts.find((t) => t.includes("stopped unexpectedly and was restarted"));
+    }, 30000, 100);
+    const replacement = await until("a new databook lsp process after the crash", async () => lspPids().find((p) => p !== victim), 30000, 100);
+    await until("the ▶ Run lenses back after the restart", async () => (await page.locator(".codelens-decoration a", { hasText: "▶ Run" }).count()) > 0, 60000, 250);
+    await shot("server-restarted");
+    await command("Notifications: Clear All Notifications");
+    pass(`a killed server (pid ${victim}) is restarted (pid ${replacement}) and the user told: ${JSON.stringify(toast.slice(0, 100))}`);
+
+    // While a cell runs the status bar says so; a click on it cancels the run.
+    await page.locator(".editor-instance .monaco-editor .view-lines").first().click({ position: { x: 200, y: 50 } });
+    await goTo("@plugin=http name=slow", 1);
+    const runStart = Date.now();
+    await page.keyboard.press("Control+Enter");
+    const item = page.locator(".statusbar-item", { hasText: "Databook: 1 running" });
+    await until("the status bar item \"Databook: 1 running\"", () => item.isVisible(), 10000, 50);
+    await shot("status-bar-running");
+    await item.click();
+    await until("the status bar item to go after the click", async () => !(await item.isVisible()), 10000, 50);
+    const cancelledAfter = Date.now() - runStart;
+    if (cancelledAfter >= SLOW_MS) throw new Error(`e2e: the slow run ended after ${cancelledAfter} ms, not cancelled before its answer (${SLOW_MS} ms)`);
+    await page.waitForTimeout(500);
+    const slowBlock = (await visibleText()).includes("slow answer");
+    if (slowBlock) throw new Error("e2e: the cancelled run still wrote its answer");
+    pass(`the status bar shows "Databook: 1 running" during a slow run; a click cancels it (${cancelledAfter} ms after Ctrl+Enter, its server answers after ${SLOW_MS} ms; the slow server saw ${slow.requests} request(s), ${slow.closedEarly} closed early)`);
+
     if (consoleErrors.length > 0) throw new Error(`e2e: the page logged errors:\n${consoleErrors.join("\n")}`);
     pass("no Content-Security-Policy or Databook errors in the page's console");
 
     if (BENCH) await bench();
   } finally {
     await browser.close().catch(() => undefined);
+    slow.close();
   }
 }
 
