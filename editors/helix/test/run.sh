@@ -261,7 +261,8 @@ Hello from Helix, run $token.
 @output status=ok mime=text/plain
 > Hello from Helix, run $token.
 @end"
-fresh_on_disk() { grep -qzF -- "$fresh_block" "$nb"; }
+# The block, whole and in this order, somewhere in the file.
+fresh_on_disk() { [[ "$(cat "$nb")" == *"$fresh_block"* ]]; }
 if save_until "the fresh cell's output block" fresh_on_disk; then
   pass "after :w the output block is on disk, right under its cell"
 else
@@ -369,6 +370,22 @@ else
   fail "hover on the long output (its cell is not in the file)"
 fi
 normal
+
+# 8. The quick fix for the misspelled plugin: space a with the cursor on the
+# name offers `Change to \`echo\`` first; choosing it fixes the header.
+typo_line="$(line_of "@plugin=ecoh name=typo")"
+typo_fixed() { grep -qxF "@plugin=echo name=typo" "$nb"; }
+if [ -n "$typo_line" ]; then
+  goto_line "$typo_line"
+  keys 9 l # onto `ecoh`, after `@plugin=`
+  if choose_action 'Change to `echo`' && save_until "the fixed header" typo_fixed; then
+    pass "the quick fix (space a) changes \`ecoh\` to \`echo\`"
+  else
+    fail "the quick fix (space a) changes \`ecoh\` to \`echo\`"
+  fi
+else
+  fail "the quick fix (the misspelled header is not in the file)"
+fi
 
 echo "$passed passed, $failed failed ($((SECONDS - start_time)) s in Helix)"
 [ "$failed" -eq 0 ]
