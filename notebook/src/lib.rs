@@ -7,6 +7,7 @@
 //! `convert` module), not this crate's.
 
 pub mod analysis;
+pub mod chart;
 mod document;
 mod dump;
 pub mod edit;
@@ -30,7 +31,7 @@ pub use crate::options::{
     CellOptions, CheckMode, DATABOOK_OPTIONS, OptionProblem, OwnOption, is_cell_name,
     is_databook_option,
 };
-pub use crate::render::{output_block, reads_back, render, render_error};
+pub use crate::render::{output_block, reads_back, render, render_error, view};
 pub use crate::syntax::{
     Cell, ErrorKind, Header, Misspelling, OptionEntry, OutputBlock, Parse, Severity, Spanned,
     Status, SyntaxError, TextRange, is_option_key, is_plugin_name, parse, quote_value,

@@ -32,6 +32,22 @@ pub fn render(mime: &str, data: &str, max_lines: usize) -> Vec<String> {
     truncate(lines.unwrap_or_else(|| text_lines(data)), max_lines)
 }
 
+/// How many rows of plot a time-series chart has in [`view`].
+pub const CHART_HEIGHT: usize = 12;
+
+/// Renders `data` of type `mime` in full, for a reader with `width`
+/// columns (a preview split, a hover, a terminal): as [`render`] does, but
+/// nothing left out, and time series drawn as a chart with axes and a
+/// legend rather than one sparkline a series.
+pub fn view(mime: &str, data: &str, width: usize) -> Vec<String> {
+    if essence(mime) == TIMESERIES_MIME
+        && let Ok(series) = TimeSeries::parse(data)
+    {
+        return crate::chart::chart_lines(&series, width, CHART_HEIGHT);
+    }
+    render(mime, data, 0)
+}
+
 /// The lines of an error: its message, then the plugin's hint if any.
 pub fn render_error(message: &str, hint: Option<&str>) -> Vec<String> {
     let mut lines = text_lines(message);

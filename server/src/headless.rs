@@ -19,7 +19,9 @@ use tokio::task::JoinSet;
 
 use crate::cli::Cli;
 use databook::cells;
+use databook::results;
 use databook::setup::process_env;
+use databook::terminal::escape_controls;
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -40,6 +42,11 @@ pub struct RunArgs {
     /// Print each cell's full result as a line of JSON on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Print each cell's full result as text on stdout, as the editors'
+    /// preview shows it: tables aligned, JSON pretty-printed, time series
+    /// as a chart with axes and a legend (as wide as `COLUMNS`, else 80).
+    #[arg(long, conflicts_with = "json")]
+    pub show: bool,
     /// How many independent cells may run at once.
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
     pub jobs: u16,
@@ -96,6 +103,17 @@ pub async fn run(cli: &Cli, args: &RunArgs) -> anyhow::Result<ExitCode> {
         let mut stdout = std::io::stdout().lock();
         for &index in &order {
             writeln!(stdout, "{}", json_line(&parsed, index, &ran[&index]))?;
+        }
+    }
+    if args.show {
+        let width = std::env::var("COLUMNS")
+            .ok()
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(80);
+        let mut stdout = std::io::stdout().lock();
+        for &index in &order {
+            let text = results::report_text(&label(&parsed, index), &ran[&index], width);
+            writeln!(stdout, "{}", escape_controls(&text))?;
         }
     }
 
@@ -480,6 +498,7 @@ mod tests {
             check: false,
             junit: None,
             json: false,
+            show: false,
             jobs: 3,
             set: Vec::new(),
         }

@@ -162,6 +162,43 @@ fn json_prints_each_full_result() {
 }
 
 #[test]
+fn show_prints_each_full_result_as_the_editors_preview_does() {
+    let home = tempfile::tempdir().unwrap();
+    notebook(
+        home.path(),
+        "@plugin=echo name=rps mime=application/vnd.databook.timeseries+json\n\
+         {\"series\": [{\"labels\": {\"job\": \"api\"}, \"points\": [[0, 1], [60, 5], [120, 2]]}]}\n\n\
+         @plugin=echo name=plain\nhello\n",
+    );
+    let output = databook_run(home.path(), &["notes.dbk", "--show"])
+        .env("COLUMNS", "50")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let shown = text(&output.stdout);
+    let chart: Vec<&str> = shown
+        .lines()
+        .take_while(|l| !l.starts_with("plain"))
+        .collect();
+    assert!(chart[0].starts_with("rps · ok in "), "{shown}");
+    assert_eq!(
+        chart.iter().filter(|l| l.contains('┤')).count(),
+        3,
+        "{shown}"
+    );
+    assert!(chart.iter().any(|l| l.contains('└')), "{shown}");
+    assert!(
+        chart.iter().any(|l| l.starts_with("• {job=\"api\"}")),
+        "{shown}"
+    );
+    assert!(chart.iter().all(|l| l.chars().count() <= 54), "{shown}");
+    assert!(
+        shown.contains("plain · ok in ") && shown.contains("\n\nhello\n"),
+        "{shown}"
+    );
+}
+
+#[test]
 fn a_failed_cell_is_written_and_exits_1() {
     let home = tempfile::tempdir().unwrap();
     let path = notebook(

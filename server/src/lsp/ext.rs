@@ -1,15 +1,17 @@
 //! Databook's own part of the protocol, all in one place and all documented
 //! in `docs/lsp-extensions.md`: the commands of `workspace/executeCommand`
 //! (one typed enum, which the lenses and code actions build and the command
-//! handler reads, so the two cannot disagree about arguments), and the
-//! `databook/output` notification.
+//! handler reads, so the two cannot disagree about arguments), the
+//! `databook/output` notification, and the requests `databook/results`,
+//! `databook/cells` and `databook/render`.
 
 use databook_notebook::CellAnchor;
+use databook_runtime::RunReport;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tower_lsp_server::jsonrpc::{Error, Result};
 use tower_lsp_server::ls_types::notification::Notification;
-use tower_lsp_server::ls_types::{Command, ExecuteCommandParams, Uri};
+use tower_lsp_server::ls_types::{Command, ExecuteCommandParams, Position, Range, Uri};
 
 /// A command on a document, or on one of its cells (found again by its
 /// anchor, so that it still means the same cell after edits).
@@ -110,6 +112,34 @@ pub struct OutputParams {
     pub logs: Vec<LogEntry>,
 }
 
+impl OutputParams {
+    /// A run of cell `cell` (named `name`) as the protocol shows it: a
+    /// failure as `text/plain` with its message.
+    pub fn of(uri: &Uri, cell: usize, name: Option<&str>, report: &RunReport) -> OutputParams {
+        let (status, mime, data) = match &report.result {
+            Ok(output) => ("ok", output.mime.clone(), output.data.clone()),
+            Err(failure) => ("error", "text/plain".to_string(), failure.to_string()),
+        };
+        OutputParams {
+            uri: uri.clone(),
+            cell,
+            name: name.map(str::to_string),
+            status: status.to_string(),
+            mime,
+            data,
+            elapsed_ms: report.elapsed.as_millis() as u64,
+            logs: report
+                .logs
+                .iter()
+                .map(|l| LogEntry {
+                    level: l.level.to_string(),
+                    message: l.message.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 pub struct LogEntry {
     pub level: String,
@@ -119,6 +149,62 @@ pub struct LogEntry {
 impl Notification for OutputNotification {
     type Params = OutputParams;
     const METHOD: &'static str = "databook/output";
+}
+
+/// The params of the requests on a whole document.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct DocumentParams {
+    pub uri: Uri,
+}
+
+/// `databook/results`: every latest result of a document.
+pub const RESULTS: &str = "databook/results";
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ResultsResponse {
+    pub results: Vec<OutputParams>,
+}
+
+/// `databook/cells`: the cells of a document, as the server reads them.
+pub const CELLS: &str = "databook/cells";
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CellsResponse {
+    pub cells: Vec<CellInfo>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CellInfo {
+    pub index: usize,
+    pub header: String,
+    pub name: Option<String>,
+    pub plugin: Option<String>,
+    pub range: Range,
+    pub header_range: Range,
+}
+
+/// `databook/render`: a cell's latest full result as plain text.
+pub const RENDER: &str = "databook/render";
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RenderParams {
+    pub uri: Uri,
+    #[serde(default)]
+    pub position: Option<Position>,
+    #[serde(default)]
+    pub cell: Option<usize>,
+    #[serde(default)]
+    pub width: Option<usize>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Rendered {
+    pub cell: usize,
+    pub name: Option<String>,
+    /// `ok`, `error`, or `none` when the cell has no result yet.
+    pub status: String,
+    pub text: String,
 }
 
 #[cfg(test)]

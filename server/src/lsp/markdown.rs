@@ -2,12 +2,16 @@
 
 use std::fmt::Write as _;
 
-use databook_notebook::{formats, render};
+use databook_notebook::{chart, formats, render};
 use databook_runtime::{Plugin, RunReport};
 use serde_json::Value;
 
 /// How many table rows or series are shown before saying how many more.
 const ROWS: usize = 200;
+
+/// A time series' chart in a hover: as wide as a hover usually is.
+const CHART_WIDTH: usize = 72;
+const CHART_HEIGHT: usize = 10;
 
 fn code_list(items: impl IntoIterator<Item = String>) -> String {
     let items: Vec<String> = items.into_iter().map(|i| format!("`{i}`")).collect();
@@ -93,7 +97,14 @@ fn output_markdown(mime: &str, data: &str) -> String {
         }
         formats::TIMESERIES_MIME => {
             if let Ok(series) = formats::TimeSeries::parse(data) {
-                return render::timeseries_markdown(&series, ROWS);
+                // The chart first (what editors without a preview pane,
+                // such as Helix, draw of a series), then the figures.
+                let chart = chart::chart_lines(&series, CHART_WIDTH, CHART_HEIGHT).join("\n");
+                return format!(
+                    "{}\n{}",
+                    fence("text", &chart),
+                    render::timeseries_markdown(&series, ROWS)
+                );
             }
         }
         _ => {}

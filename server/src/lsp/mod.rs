@@ -13,6 +13,7 @@ mod hover;
 mod markdown;
 mod outline;
 mod plugins;
+mod results;
 mod run;
 pub mod transport;
 
@@ -57,6 +58,9 @@ pub fn service(plugin_dirs: Vec<PathBuf>) -> (LspService<Backend>, tower_lsp_ser
             headers: diagnostics::HeaderCache::default(),
         }),
     })
+    .custom_method(ext::RESULTS, Backend::results)
+    .custom_method(ext::CELLS, Backend::cells)
+    .custom_method(ext::RENDER, Backend::render)
     .finish()
 }
 
@@ -74,6 +78,21 @@ impl Backend {
     }
 }
 
+/// Databook's own requests (`docs/lsp-extensions.md`).
+impl Backend {
+    async fn results(&self, params: ext::DocumentParams) -> Result<ext::ResultsResponse> {
+        results::results(&self.state, params)
+    }
+
+    async fn cells(&self, params: ext::DocumentParams) -> Result<ext::CellsResponse> {
+        results::cells(&self.state, params)
+    }
+
+    async fn render(&self, params: ext::RenderParams) -> Result<Option<ext::Rendered>> {
+        results::render(&self.state, params)
+    }
+}
+
 impl LanguageServer for Backend {
     async fn initialize(&self, params: InitializeParams) -> Result<InitializeResult> {
         // Plugins load in the background, so that the editor is answered at
@@ -81,6 +100,7 @@ impl LanguageServer for Backend {
         // completion wait for them, and every open document is analysed
         // again when they are in.
         let root = workspace_root(&params);
+        self.state.runs.set_root(editor_root(&params));
         let (client, state) = (self.client.clone(), self.state.clone());
         tokio::spawn(async move {
             state.plugins.load(root).await;
@@ -113,7 +133,13 @@ impl LanguageServer for Backend {
         self.state
             .documents
             .open(doc.uri.clone(), doc.version, doc.text);
-        self.refresh(doc.uri);
+        // Results kept from an earlier session come back first, so that the
+        // first diagnostics show a failed run's error.
+        let (client, state) = (self.client.clone(), self.state.clone());
+        tokio::spawn(async move {
+            state.runs.restore(&doc.uri).await;
+            diagnostics::spawn_publish(client, state, doc.uri);
+        });
     }
 
     async fn did_change(&self, params: DidChangeTextDocumentParams) {
@@ -189,9 +215,17 @@ impl LanguageServer for Backend {
     }
 }
 
-/// The folder the workspace starts from: the first workspace folder, the
-/// root URI, or the current folder.
+/// The folder the workspace starts from: the editor's folder, or the
+/// current folder.
 fn workspace_root(params: &InitializeParams) -> PathBuf {
+    editor_root(params)
+        .or_else(|| std::env::current_dir().ok())
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// The folder the editor opened: its first workspace folder, or its root
+/// URI; `None` when it opened files alone.
+fn editor_root(params: &InitializeParams) -> Option<PathBuf> {
     #[allow(deprecated)]
     let uri = params
         .workspace_folders
@@ -200,8 +234,6 @@ fn workspace_root(params: &InitializeParams) -> PathBuf {
         .map(|folder| folder.uri.clone())
         .or_else(|| params.root_uri.clone());
     uri.and_then(|uri| convert::uri_to_path(&uri))
-        .or_else(|| std::env::current_dir().ok())
-        .unwrap_or_else(|| PathBuf::from("."))
 }
 
 fn capabilities() -> ServerCapabilities {

@@ -5,8 +5,9 @@
 //! `databook/output`.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use databook_notebook::{CellAnchor, clear_output, locate_cell, references, set_output};
@@ -17,34 +18,94 @@ use tower_lsp_server::jsonrpc::{Error, Result};
 use tower_lsp_server::ls_types::*;
 
 use super::documents::Snapshot;
-use super::ext::{DatabookCommand, LogEntry, OutputNotification, OutputParams};
+use super::ext::{DatabookCommand, OutputNotification, OutputParams};
 use super::{State, convert};
 use crate::cells;
+use crate::results::{self, Kept};
 
 /// How often an output edit is tried again when the editor refuses it
 /// because the document changed under it.
 const EDIT_ATTEMPTS: usize = 5;
 
-/// Runs under way, and the latest result of every cell run in this
-/// session, each kept under its cell's [`CellAnchor`] (never under a key
-/// built from the header: two cells with the same header are two cells).
+/// Runs under way, and the latest result of every cell, each kept under
+/// its cell's [`CellAnchor`] (never under a key built from the header: two
+/// cells with the same header are two cells). Latest results are also kept
+/// on disk (`crate::results`), so that they outlive the session.
 #[derive(Default)]
 pub struct Runs {
     next_id: AtomicU64,
     active: Mutex<HashMap<u64, (Uri, CellAnchor, tokio::task::AbortHandle)>>,
-    records: Mutex<HashMap<Uri, Vec<(CellAnchor, RunReport)>>>,
+    records: Mutex<HashMap<Uri, Vec<Kept>>>,
+    /// The workspace folder the editor gave, if it gave one.
+    root: OnceLock<Option<PathBuf>>,
+    /// The newest version of each store file's contents, and the version
+    /// on disk: a write that lost a race to a newer one is skipped.
+    versions: AtomicU64,
+    written: Arc<Mutex<HashMap<PathBuf, u64>>>,
 }
 
 impl Runs {
-    /// The latest run of cell `cell` of `snapshot`, if it ran in this
-    /// session.
+    /// Sets the workspace folder whose `.databook/` keeps results.
+    pub fn set_root(&self, root: Option<PathBuf>) {
+        let _ = self.root.set(root);
+    }
+
+    fn store_file(&self, uri: &Uri) -> Option<PathBuf> {
+        let path = convert::uri_to_path(uri)?;
+        let root = self.root.get().cloned().flatten();
+        results::store_file(root.as_deref(), &path)
+    }
+
+    /// Reads the results kept on disk for `uri`, for the cells that have
+    /// none in this session. A store that cannot be read is logged and
+    /// otherwise ignored: results are a convenience, never a reason to fail.
+    pub async fn restore(&self, uri: &Uri) {
+        let Some(file) = self.store_file(uri) else {
+            return;
+        };
+        let kept = match tokio::task::spawn_blocking(move || results::load(&file)).await {
+            Ok(Ok(kept)) => kept,
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "kept results not restored");
+                return;
+            }
+            Err(_) => return,
+        };
+        let mut records = lock(&self.records);
+        let records = records.entry(uri.clone()).or_default();
+        for old in kept {
+            if !records.iter().any(|k| k.anchor == old.anchor) {
+                records.push(old);
+            }
+        }
+    }
+
+    /// Every latest result of `snapshot`'s cells, in document order.
+    pub fn all_latest(&self, uri: &Uri, snapshot: &Snapshot) -> Vec<(usize, RunReport)> {
+        let records = lock(&self.records);
+        let mut found: Vec<(usize, RunReport)> = records
+            .get(uri)
+            .into_iter()
+            .flatten()
+            .filter_map(|kept| {
+                let cell = kept.anchor.locate(snapshot.parse(), snapshot.text())?;
+                Some((cell, kept.report.clone()))
+            })
+            .collect();
+        found.sort_by_key(|(cell, _)| *cell);
+        found.dedup_by_key(|(cell, _)| *cell);
+        found
+    }
+
+    /// The latest run of cell `cell` of `snapshot`, from this session or
+    /// kept from an earlier one.
     pub fn latest(&self, uri: &Uri, snapshot: &Snapshot, cell: usize) -> Option<RunReport> {
         let records = lock(&self.records);
-        let (_, report) = records
+        let kept = records
             .get(uri)?
             .iter()
-            .find(|(anchor, _)| anchor.locate(snapshot.parse(), snapshot.text()) == Some(cell))?;
-        Some(report.clone())
+            .find(|kept| kept.anchor.locate(snapshot.parse(), snapshot.text()) == Some(cell))?;
+        Some(kept.report.clone())
     }
 
     /// The cells of `snapshot` whose latest run failed, with the failure.
@@ -55,9 +116,9 @@ impl Runs {
         };
         records
             .iter()
-            .filter_map(|(anchor, report)| {
-                let failure = report.result.as_ref().err()?;
-                let cell = anchor.locate(snapshot.parse(), snapshot.text())?;
+            .filter_map(|kept| {
+                let failure = kept.report.result.as_ref().err()?;
+                let cell = kept.anchor.locate(snapshot.parse(), snapshot.text())?;
                 Some((cell, failure.clone()))
             })
             .collect()
@@ -70,29 +131,51 @@ impl Runs {
             return;
         };
         let mut records = lock(&self.records);
-        let records = records.entry(uri.clone()).or_default();
-        records.retain(|(old, _)| {
-            old.locate(snapshot.parse(), snapshot.text())
+        let kept = records.entry(uri.clone()).or_default();
+        kept.retain(|old| {
+            old.anchor
+                .locate(snapshot.parse(), snapshot.text())
                 .is_some_and(|at| at != cell)
         });
-        records.push((anchor, report));
+        kept.push(Kept { anchor, report });
+        self.persist(uri, kept);
     }
 
     /// Forgets the latest run of cell `cell` of `snapshot`, or of every cell.
     fn forget(&self, uri: &Uri, cell: Option<(&Snapshot, usize)>) {
         let mut records = lock(&self.records);
+        let kept = records.entry(uri.clone()).or_default();
         match cell {
             Some((snapshot, cell)) => {
-                if let Some(records) = records.get_mut(uri) {
-                    records.retain(|(anchor, _)| {
-                        anchor.locate(snapshot.parse(), snapshot.text()) != Some(cell)
-                    });
-                }
+                kept.retain(|k| k.anchor.locate(snapshot.parse(), snapshot.text()) != Some(cell));
             }
-            None => {
-                records.remove(uri);
-            }
+            None => kept.clear(),
         }
+        self.persist(uri, kept);
+    }
+
+    /// Writes `kept` to `uri`'s store file in the background. Encoded
+    /// under the caller's lock, so that versions are numbered in the order
+    /// the results changed; written off the async threads.
+    fn persist(&self, uri: &Uri, kept: &[Kept]) {
+        let Some(file) = self.store_file(uri) else {
+            return;
+        };
+        let bytes = results::encode(kept);
+        let version = self.versions.fetch_add(1, Ordering::Relaxed) + 1;
+        let written = self.written.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut on_disk = lock(&written);
+            if on_disk.get(&file).is_some_and(|&v| v >= version) {
+                return;
+            }
+            match results::write(&file, &bytes) {
+                Ok(()) => {
+                    on_disk.insert(file, version);
+                }
+                Err(error) => tracing::warn!(%error, "results not kept"),
+            }
+        });
     }
 
     /// Stops every run of `uri` (of cell `cell` of the snapshot, if given);
@@ -321,29 +404,7 @@ async fn run_one(
     }
 
     let block = cells::block(&record.result);
-    let params = OutputParams {
-        uri: uri.clone(),
-        cell: cell_index,
-        name: cell.name().map(str::to_string),
-        status: status.to_string(),
-        mime: match &record.result {
-            Ok(output) => output.mime.clone(),
-            Err(_) => "text/plain".into(),
-        },
-        data: match &record.result {
-            Ok(output) => output.data.clone(),
-            Err(failure) => failure.to_string(),
-        },
-        elapsed_ms,
-        logs: record
-            .logs
-            .iter()
-            .map(|l| LogEntry {
-                level: l.level.to_string(),
-                message: l.message.clone(),
-            })
-            .collect(),
-    };
+    let params = OutputParams::of(&uri, cell_index, cell.name(), &record);
     state.runs.store(&uri, &snapshot, cell_index, record);
 
     let written = write_edit(&client, &state, &uri, |now| {

@@ -4,6 +4,7 @@
 //! cancel.
 
 mod editor;
+mod results;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
