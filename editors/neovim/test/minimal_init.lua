@@ -8,4 +8,7 @@ vim.opt.shadafile = "NONE"
 
 require("databook").setup({
   cmd = { assert(os.getenv("DATABOOK"), "DATABOOK is not set"), "lsp" },
+  -- The echo would be mixed into the test log; the tests read the same
+  -- messages from require("databook").status() and last_progress().
+  progress = false,
 })

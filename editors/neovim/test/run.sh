@@ -7,6 +7,7 @@
 #   editors/neovim/test/run.sh            # both editors
 #   DATABOOK=/path/to/databook editors/neovim/test/run.sh
 #   NVIM_ONLY=debian|current editors/neovim/test/run.sh
+#   DATABOOK_TEST_KEEP=1 editors/neovim/test/run.sh  # keep the logs
 #
 # The server is $DATABOOK, else $HOME/.cache/databook-target/debug/databook.
 set -euo pipefail
@@ -64,7 +65,12 @@ if [ ! -x "$current_nvim" ]; then
 fi
 
 work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
+# DATABOOK_TEST_KEEP=1 keeps the editors' logs (lsp.log) for a look.
+if [ -n "${DATABOOK_TEST_KEEP:-}" ]; then
+  echo "keeping $work"
+else
+  trap 'rm -rf "$work"' EXIT
+fi
 
 # The plugin installed as a user with a plain 'packpath' would: a copy
 # under pack/*/start/ (so that :helptags writes doc/tags there, not into the

@@ -310,6 +310,87 @@ T.test("the preview follows the cursor to another cell and redraws on a new resu
   end)
 end)
 
+--- The number of output blocks in the notebook.
+local function count_outputs()
+  local n = 0
+  for _, line in ipairs(lines()) do
+    if line:match("^@output") then
+      n = n + 1
+    end
+  end
+  return n
+end
+
+local function count_cells()
+  local n = 0
+  for _, line in ipairs(lines()) do
+    if line:match("^@plugin=") then
+      n = n + 1
+    end
+  end
+  return n
+end
+
+T.test(":DatabookClear! clears every output; <leader>R runs every cell", function()
+  vim.api.nvim_set_current_win(vim.fn.bufwinid(tour))
+  T.ok(count_outputs() > 0, "the notebook has outputs before")
+  vim.cmd("DatabookClear!")
+  T.wait(RUN, "every output block to be removed", function()
+    return count_outputs() == 0
+  end)
+  feed("<leader>R")
+  local cells = count_cells()
+  local ok = pcall(T.wait, RUN, "", function()
+    return count_outputs() == cells
+  end)
+  T.ok(ok, "timed out waiting for an output block under each of the " .. cells .. " cells; the notebook has "
+    .. count_outputs() .. ":\n" .. table.concat(lines(), "\n"))
+  T.eq({ "@output status=ok mime=application/json", "> [", '>   "worker"', "> ]" },
+    output_block("@plugin=jq input=services"), "the jq cell's output, computed from its input cell")
+end)
+
+T.test(":DatabookCancel stops a run in progress", function()
+  -- A loopback server that accepts the http plugin's connection and never
+  -- answers, so that the run lasts until it is cancelled.
+  local held = {}
+  local server = vim.loop.new_tcp()
+  server:bind("127.0.0.1", 0)
+  server:listen(8, function()
+    local conn = vim.loop.new_tcp()
+    server:accept(conn)
+    table.insert(held, conn)
+  end)
+  local port = server:getsockname().port
+  local notes = {}
+  local notify = vim.notify
+  vim.notify = function(msg, ...)
+    table.insert(notes, msg)
+    return notify(msg, ...)
+  end
+  local ok, err = pcall(function()
+    append({ "", "@plugin=http name=slow", "GET http://127.0.0.1:" .. port .. "/" })
+    vim.api.nvim_win_set_cursor(0, { #lines(), 0 })
+    vim.cmd("DatabookRun")
+    T.wait(RUN, "the http plugin to connect to the loopback server", function()
+      return #held > 0
+    end)
+    T.ok(databook.status():find("Running slow", 1, true), "the status line shows the run: " .. databook.status())
+    vim.cmd("DatabookCancel")
+    T.wait(RUN, "the notice that one run was cancelled", function()
+      return vim.tbl_contains(notes, "databook: cancelled 1 run(s)")
+    end)
+    T.ok(output_block("@plugin=http name=slow") == nil, "no output block for the cancelled run")
+  end)
+  vim.notify = notify
+  for _, conn in ipairs(held) do
+    conn:close()
+  end
+  server:close()
+  if not ok then
+    error(err, 0)
+  end
+end)
+
 T.test("one client per workspace root", function()
   local first = databook.client(tour)
   local sibling = ws .. "/notes/deeper/other.dbk"

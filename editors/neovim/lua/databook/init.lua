@@ -167,6 +167,25 @@ local function handlers()
     M.refresh_lenses_later(bufnr)
     require("databook.preview").on_output(bufnr, result)
   end
+  -- Neovim skips an edit made for an older version of the buffer but
+  -- answers `applied: true` (it only prints "newer than edits"), so the
+  -- server would never know that an output block was lost. Refusing such an
+  -- edit lets the server compute it again on the newer text, as
+  -- docs/lsp-extensions.md describes.
+  h["workspace/applyEdit"] = function(err, params, ctx, config)
+    local changes = params and params.edit and params.edit.documentChanges
+    for _, change in ipairs(type(changes) == "table" and changes or {}) do
+      local doc = change.textDocument
+      if doc and type(doc.version) == "number" then
+        local bufnr = vim.uri_to_bufnr(doc.uri)
+        local current = vim.lsp.util.buf_versions[bufnr]
+        if type(current) == "number" and current > doc.version then
+          return { applied = false, failureReason = "the document changed since version " .. doc.version }
+        end
+      end
+    end
+    return vim.lsp.handlers["workspace/applyEdit"](err, params, ctx, config)
+  end
   -- Neovim answers `workspace/codeLens/refresh` itself only in some
   -- versions; the server sends it once its plugins are loaded.
   if not vim.lsp.handlers["workspace/codeLens/refresh"] then
@@ -238,7 +257,10 @@ function M.lsp_config()
     handlers = handlers(),
     on_attach = on_attach,
     capabilities = M.config.capabilities,
-    flags = { debounce_text_changes = 100 },
+    -- Changes go to the server at once: an output edit is computed on the
+    -- text the server has, and one made while a change waited in the
+    -- editor would be refused and computed again.
+    flags = { debounce_text_changes = 0 },
   }
 end
 
