@@ -94,15 +94,22 @@ local function report_plugins(h, lines)
   end
   for _, b in ipairs(blocks) do
     local head = b[1]
-    local details = {}
+    local fields = {}
     for i = 2, #b do
-      table.insert(details, vim.trim(b[i]))
+      local key, value = b[i]:match("^%s*(%w+):%s*(.*)$")
+      if key then
+        fields[key] = value
+      end
     end
     if head:find("FAILED TO LOAD", 1, true) then
-      local name = vim.trim(head:gsub("FAILED TO LOAD", ""))
-      h.error("plugin " .. name .. " failed to load", details)
+      local name = vim.trim((head:gsub("FAILED TO LOAD", "")))
+      h.error(
+        "plugin " .. name .. " failed to load: " .. (fields.error or "(no error given)"),
+        { "from " .. (fields.from or "?") }
+      )
     else
-      h.ok("plugin " .. head .. " (" .. (details[1] or "") .. ")")
+      local name, rest = head:match("^(%S+ %S+)%s+(.*)$")
+      h.ok(string.format("plugin %s: %s (%s)", name or head, rest or "", fields.from or "?"))
     end
   end
 end

@@ -36,19 +36,12 @@ local function split_lines(text)
   return lines
 end
 
---- The text of a `databook/render` answer, with a title line.
+--- The text of a `databook/render` answer.
 local function render_lines(result)
   if result == nil or result == vim.NIL then
     return { "(the cursor is not in a cell)" }
   end
-  local title = "cell " .. tostring(result.cell + 1)
-  if type(result.name) == "string" then
-    title = title .. " · " .. result.name
-  end
-  title = title .. " · " .. tostring(result.status)
-  local lines = { title, "" }
-  vim.list_extend(lines, split_lines(result.text))
-  return lines
+  return split_lines(result.text)
 end
 
 --- Asks the server to render the cell under the cursor of the notebook's
