@@ -206,20 +206,24 @@ else
   show <<<"$health"
 fi
 
-# A fixed window size, so that the screens are the same on every machine;
-# a clean environment, so that nothing of the caller's setup leaks in.
-tm -f /dev/null new-session -d -s hx -x 160 -y 50 -c "$scratch/ws" \
-  env -i \
-  HOME="$scratch/home" \
-  XDG_CONFIG_HOME="$scratch/config" \
-  XDG_CACHE_HOME="$scratch/cache" \
-  XDG_DATA_HOME="$scratch/home/.local/share" \
-  PATH="$scratch/bin:/usr/bin:/bin" \
-  TERM=xterm-256color COLORTERM=truecolor LANG=C.UTF-8 \
-  HELIX_RUNTIME="$HELIX_RUNTIME" \
-  "$HX" -v "$nb" ||
-  die "could not start hx in tmux"
-tm set-option -t hx status off >/dev/null
+# start_hx: Helix on the notebook, in a fixed window size, so that the
+# screens are the same on every machine, and in a clean environment, so that
+# nothing of the caller's setup leaks in.
+start_hx() {
+  tm -f /dev/null new-session -d -s hx -x 160 -y 50 -c "$scratch/ws" \
+    env -i \
+    HOME="$scratch/home" \
+    XDG_CONFIG_HOME="$scratch/config" \
+    XDG_CACHE_HOME="$scratch/cache" \
+    XDG_DATA_HOME="$scratch/home/.local/share" \
+    PATH="$scratch/bin:/usr/bin:/bin" \
+    TERM=xterm-256color COLORTERM=truecolor LANG=C.UTF-8 \
+    HELIX_RUNTIME="$HELIX_RUNTIME" \
+    "$HX" -v "$nb" ||
+    die "could not start hx in tmux"
+  tm set-option -t hx status off >/dev/null
+}
+start_hx
 
 if wait_screen "Helix to show the notebook" "tour\.dbk"; then
   pass "hx opens the notebook"
@@ -416,6 +420,46 @@ if wait_screen "the completion menu after @plugin=" " echo +module" &&
   save_screen completion
 else
   fail "typing @plugin= offers the plugins (echo, jq, prometheus, ...)"
+fi
+normal
+
+# 10. Results outlive the editor: after quitting Helix (dropping the unsaved
+# completion line) and starting it again, with a new server, the hover on the
+# output block still shows the full result (from the server's store). The
+# server needs its start-up time before it answers, so the hover is asked
+# again until it shows.
+normal
+text ":q!"
+keys Enter
+deadline=$((SECONDS + wait_limit))
+while tm has-session -t hx 2>/dev/null && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.2; done
+if tm has-session -t hx 2>/dev/null; then
+  fail "hx quits on :q! (awaited ${wait_limit}s); last screen:"
+  screen | show
+  tm kill-session -t hx
+fi
+start_hx
+out_line="$(line_of "> Hello from Helix, run $token.")"
+seen=""
+if wait_screen "Helix to show the notebook again" "tour\.dbk" && [ -n "$out_line" ]; then
+  goto_line "$out_line"
+  deadline=$((SECONDS + start_limit))
+  while :; do
+    normal
+    keys Space
+    keys k
+    sleep 0.5
+    last_screen="$(screen)"
+    if grep -qE "ok in [0-9]+ ms · text/plain" <<<"$last_screen"; then seen=yes; break; fi
+    [ "$SECONDS" -lt "$deadline" ] || break
+  done
+fi
+if [ -n "$seen" ]; then
+  pass "after a restart of Helix, space k on the output block still shows the run's result"
+  save_screen hover-after-restart
+else
+  fail "after a restart of Helix, space k on the output block still shows the run's result (awaited ${start_limit}s); last screen:"
+  show <<<"$last_screen"
 fi
 normal
 
