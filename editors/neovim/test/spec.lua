@@ -486,6 +486,44 @@ T.test(":helptags and :help databook", function()
   vim.cmd("close")
 end)
 
+T.test("setup{ autostart = false } and lsp_config(), as an nvim-lspconfig-style setup starts it", function()
+  databook.setup({ cmd = databook.config.cmd, autostart = false })
+  local path = tmp .. "/manual/m.dbk"
+  write(path, { "@plugin=echo name=manual", "started by hand" })
+  local group = vim.api.nvim_create_augroup("test_manual_start", { clear = true })
+  vim.api.nvim_create_autocmd("FileType", {
+    group = group,
+    pattern = "dbk",
+    callback = function(args)
+      local config = databook.lsp_config()
+      config.root_dir = databook.root_dir(args.buf)
+      if vim.lsp.start then
+        vim.lsp.start(config)
+      else
+        -- Neovim 0.7 has no vim.lsp.start.
+        vim.lsp.buf_attach_client(args.buf, vim.lsp.start_client(config))
+      end
+    end,
+  })
+  vim.cmd("edit " .. vim.fn.fnameescape(path))
+  local buf = vim.api.nvim_get_current_buf()
+  local client = T.wait(START, "the client started by the user's autocmd", function()
+    local c = databook.client(buf)
+    return c and c.initialized and c
+  end)
+  T.eq(tmp .. "/manual", client.config.root_dir, "root_dir")
+  T.wait(RUN, "the ▶ Run lens (on_attach asked for the lenses)", function()
+    return (shown_lenses(buf)[0] or ""):find("▶ Run", 1, true)
+  end)
+  T.eq(1, vim.fn.maparg(" r", "n", false, true).buffer, "<leader>r mapped by on_attach")
+  vim.api.nvim_win_set_cursor(0, { 2, 0 })
+  feed("<leader>r")
+  T.wait(RUN, "the output block of the cell run in the notebook started by hand", function()
+    return output_block("@plugin=echo name=manual", buf)
+  end)
+  vim.api.nvim_del_augroup_by_name("test_manual_start")
+end)
+
 T.start(function(failed)
   local ids = {}
   for _, buf in ipairs(vim.api.nvim_list_bufs()) do

@@ -24,6 +24,9 @@ local defaults = {
   },
   -- How long to wait after the last edit before asking for new code lenses.
   codelens_debounce_ms = 250,
+  -- Start the server for `dbk` buffers; false for setups that start it
+  -- themselves with lsp_config().
+  autostart = true,
   -- Show `$/progress` of runs in the command line.
   progress = true,
   preview = {
@@ -316,6 +319,15 @@ function M.setup(opts)
     M.config.keymaps = false
   end
   M._did_setup = true
+  if not M.config.autostart then
+    -- Undo an earlier setup's start (vim.lsp.enable(false) also stops
+    -- its clients).
+    pcall(vim.api.nvim_del_augroup_by_name, "databook_start")
+    if compat.has_enable and vim.lsp.is_enabled and vim.lsp.is_enabled("databook") then
+      vim.lsp.enable("databook", false)
+    end
+    return
+  end
   if compat.has_enable then
     local config = M.lsp_config()
     config.root_dir = function(bufnr, on_dir)
