@@ -274,6 +274,13 @@ async function command(title) {
   await page.keyboard.press("Enter");
 }
 
+/** Gives the notebook's editor the keyboard, with a click in the middle of what it shows. */
+async function focusEditor() {
+  const box = await page.locator(".editor-instance .monaco-editor").first().boundingBox();
+  if (!box) throw new Error("e2e: no editor to focus");
+  await page.mouse.click(box.x + box.width / 2, box.y + box.height / 2);
+}
+
 /** Puts the cursor at the start of the first line holding `text`, through the Find widget. */
 async function goTo(text, linesDown = 0) {
   await page.keyboard.press("Control+f");
@@ -581,7 +588,7 @@ async function main() {
     pass(`a killed server (pid ${victim}) is restarted (pid ${replacement}) and the user told: ${JSON.stringify(toast.slice(0, 100))}`);
 
     // While a cell runs the status bar says so; a click on it cancels the run.
-    await page.locator(".editor-instance .monaco-editor .view-lines").first().click({ position: { x: 200, y: 50 } });
+    await focusEditor();
     await goTo("@plugin=http name=slow", 1);
     const runStart = Date.now();
     await page.keyboard.press("Control+Enter");
@@ -610,7 +617,7 @@ async function main() {
 async function bench() {
   await until("tour.dbk in the editor after the reload", async () => (await visibleText()).length > 0, 30000);
   // Focus the editor: click into its text.
-  await page.locator(".editor-instance .monaco-editor .view-lines").first().click({ position: { x: 200, y: 50 } });
+  await focusEditor();
   const toBlock = [];
   for (let i = 0; i < TRIES; i++) {
     await goTo("@plugin=echo name=hello", 1);

@@ -11,6 +11,12 @@ mkdir -p "$CACHE"
 
 log() { echo "setup: $*" >&2; }
 
+# Run from `npm run e2e`, the environment carries the outer npm's settings
+# as npm_* variables (npm_config_user_agent names its Node, v20, and
+# code-server's install script refuses anything but v24): the installs
+# below start clean.
+while read -r var; do unset "$var"; done < <(compgen -e | grep -i '^npm_' || true)
+
 # Debian packages: Chromium for Playwright to drive, and libkrb5-dev because
 # code-server's `kerberos` module is built from source at install time.
 need_apt=()
