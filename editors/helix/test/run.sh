@@ -37,7 +37,7 @@ databook="$(cd "$(dirname "$databook")" && pwd)/$(basename "$databook")"
 # Debian's tmux, installed on a fresh machine (CI runs as root).
 if ! command -v tmux >/dev/null 2>&1; then
   [ "$(id -u)" -eq 0 ] || die "tmux is missing; install it (apt-get install tmux)"
-  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tmux; } >&2 ||
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends tmux; } >&2 ||
     die "could not install tmux with apt-get"
 fi
 
