@@ -102,9 +102,14 @@ run_one() {
     [ -n "$last" ] || last="no result line (exit $rc)"
   fi
   summary+=("$label ($("$nvim" --version | head -n1)): $last in $((SECONDS - start)) s")
-  if [ "$rc" -ne 0 ] && [ -f "$home/state/nvim/lsp.log" ]; then
-    echo "-- last lines of the LSP log --"
-    tail -n 30 "$home/state/nvim/lsp.log"
+  # Neovim 0.7 keeps the LSP log in the cache folder, later ones in state.
+  if [ "$rc" -ne 0 ]; then
+    for log in "$home/cache/nvim/lsp.log" "$home/state/nvim/lsp.log"; do
+      if [ -f "$log" ]; then
+        echo "-- last lines of $log --"
+        tail -n 30 "$log"
+      fi
+    done
   fi
 }
 

@@ -71,7 +71,7 @@ end
 --- Runs every test; returns the number of failures.
 function R.run()
   local passed, failed = 0, 0
-  out("# " .. vim.split(vim.fn.execute("version"), "\n")[2])
+  out("# " .. vim.trim(vim.fn.execute("version")):match("^[^\n]*"))
   for _, t in ipairs(R.tests) do
     local start = vim.loop.hrtime()
     local ok, err = xpcall(t.fn, debug.traceback)

@@ -408,6 +408,9 @@ T.test(":DatabookCancel stops a run in progress", function()
       return vim.tbl_contains(notes, "databook: cancelled 1 run(s)")
     end)
     T.ok(output_block("@plugin=http name=slow") == nil, "no output block for the cancelled run")
+    T.wait(RUN, "the run's progress to end after the cancel (status: " .. databook.status() .. ")", function()
+      return databook.status() == ""
+    end)
   end)
   vim.notify = notify
   for _, conn in ipairs(held) do
