@@ -245,6 +245,17 @@ local function on_attach(client, bufnr)
       M.refresh_lenses_later(bufnr)
     end,
   })
+  vim.api.nvim_create_autocmd("BufWipeout", {
+    group = augroup,
+    buffer = bufnr,
+    callback = function()
+      if lens_timers[bufnr] then
+        lens_timers[bufnr]:stop()
+        lens_timers[bufnr]:close()
+        lens_timers[bufnr] = nil
+      end
+    end,
+  })
   if M.config.on_attach then
     M.config.on_attach(client, bufnr)
   end
