@@ -373,14 +373,6 @@ function M.setup(opts)
   end
 end
 
---- Called by plugin/databook.lua for a `dbk` buffer: sets up with the
---- defaults when the user never called setup().
-function M._ensure_setup()
-  if not M._did_setup then
-    M.setup({})
-  end
-end
-
 local function current_client(bufnr)
   local client = M.client(bufnr)
   if not client then
