@@ -344,40 +344,6 @@ pub fn table_markdown(table: &Table, max_rows: usize) -> String {
     out
 }
 
-/// Time series as a Markdown table of their figures (the numbers as the
-/// file shows them), at most `max_rows` series, then how many more.
-pub fn timeseries_markdown(timeseries: &TimeSeries, max_rows: usize) -> String {
-    use std::fmt::Write;
-    let mut out = String::from("| series | points | min | max | last |\n|---|---|---|---|---|\n");
-    for series in timeseries.series.iter().take(max_rows) {
-        let label = series.label_text().replace('|', "\\|");
-        let fence = "`".repeat(label.split(|c| c != '`').map(str::len).max().unwrap_or(0) + 1);
-        match series.stats() {
-            Some(st) => {
-                let _ = writeln!(
-                    out,
-                    "| {fence}{label}{fence} | {} | {} | {} | {} |",
-                    st.values,
-                    compact(st.min),
-                    compact(st.max),
-                    compact(st.last)
-                );
-            }
-            None => {
-                let _ = writeln!(out, "| {fence}{label}{fence} | 0 | | | |");
-            }
-        }
-    }
-    if timeseries.series.len() > max_rows {
-        let _ = writeln!(
-            out,
-            "\n… {} more series",
-            timeseries.series.len() - max_rows
-        );
-    }
-    out
-}
-
 /// One block character per value, or per bucket (the bucket's mean) when
 /// there are more values than `width`. The scale is the series' own, from
 /// its minimum to its maximum; a flat series sits in the middle.

@@ -234,8 +234,9 @@ fn rendered_blocks_parse_back_to_their_lines() {
 
 #[test]
 fn time_series_read_numbers_or_numeric_strings_and_agree_everywhere() {
+    use databook_notebook::chart::chart_lines;
     use databook_notebook::formats::TimeSeries;
-    use databook_notebook::render::{timeseries_lines, timeseries_markdown};
+    use databook_notebook::render::timeseries_lines;
     let numbers = r#"{"series":[{"labels":{"job":"a"},"points":[[1,0.5],[2,1.5],[3,1]]}]}"#;
     let strings = r#"{"series":[{"labels":{"job":"a"},"points":[["1","0.5"],[2,"1.5"],[3,"1"]]}]}"#;
     let (a, b) = (
@@ -247,10 +248,11 @@ fn time_series_read_numbers_or_numeric_strings_and_agree_everywhere() {
         timeseries_lines(&a),
         ["{job=\"a\"}  ▁█▅  min 0.5  max 1.5  last 1"]
     );
-    assert!(
-        timeseries_markdown(&a, 10).contains("| `{job=\"a\"}` | 3 | 0.5 | 1.5 | 1 |"),
-        "{}",
-        timeseries_markdown(&a, 10)
+    let chart = chart_lines(&a, 60, 5);
+    assert_eq!(chart, chart_lines(&b, 60, 5));
+    assert_eq!(
+        chart.last().unwrap(),
+        "• {job=\"a\"}  ▁█▅  min 0.5  max 1.5  last 1"
     );
 }
 

@@ -290,10 +290,12 @@ fn a_result_whose_mime_type_is_not_one_is_an_error() {
 }
 
 /// A million log calls reach the terminal as a bounded log (cut, with a
-/// note) and a rate-limited host log, never as a million lines.
+/// note) and a rate-limited host log, never as 300,000 lines. (300 times
+/// the lines the cap lets through; a million took 7 s of the plugin's 10 s
+/// limit in a debug build, and failed when the machine was busy.)
 #[test]
 fn a_log_flood_reaches_stderr_bounded() {
-    let (output, stderr) = exec_testing(&["misbehave", "flood 1000000"]);
+    let (output, stderr) = exec_testing(&["misbehave", "flood 300000"]);
     assert_eq!(
         output.status.code(),
         Some(0),

@@ -97,14 +97,11 @@ fn output_markdown(mime: &str, data: &str) -> String {
         }
         formats::TIMESERIES_MIME => {
             if let Ok(series) = formats::TimeSeries::parse(data) {
-                // The chart first (what editors without a preview pane,
-                // such as Helix, draw of a series), then the figures.
+                // The chart, whose legend has each series' figures: what
+                // editors without a preview pane (Helix) show of a series,
+                // and plain text, since not every hover draws a table.
                 let chart = chart::chart_lines(&series, CHART_WIDTH, CHART_HEIGHT).join("\n");
-                return format!(
-                    "{}\n{}",
-                    fence("text", &chart),
-                    render::timeseries_markdown(&series, ROWS)
-                );
+                return fence("text", &chart);
             }
         }
         _ => {}

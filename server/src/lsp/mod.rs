@@ -38,6 +38,18 @@ pub struct State {
     pub runs: Runs,
     pub checks: diagnostics::CheckCache,
     pub headers: diagnostics::HeaderCache,
+    /// Whether the editor said it handles `workspace/codeLens/refresh`
+    /// (Helix, for one, answers it with an error).
+    pub lens_refresh: std::sync::atomic::AtomicBool,
+}
+
+impl State {
+    /// Asks the editor to ask for code lenses again, if it said it can.
+    pub async fn refresh_lenses(&self, client: &Client) {
+        if self.lens_refresh.load(std::sync::atomic::Ordering::Relaxed) {
+            let _ = client.code_lens_refresh().await;
+        }
+    }
 }
 
 pub struct Backend {
@@ -56,6 +68,7 @@ pub fn service(plugin_dirs: Vec<PathBuf>) -> (LspService<Backend>, tower_lsp_ser
             runs: Runs::default(),
             checks: diagnostics::CheckCache::default(),
             headers: diagnostics::HeaderCache::default(),
+            lens_refresh: Default::default(),
         }),
     })
     .custom_method(ext::RESULTS, Backend::results)
@@ -101,13 +114,23 @@ impl LanguageServer for Backend {
         // again when they are in.
         let root = workspace_root(&params);
         self.state.runs.set_root(editor_root(&params));
+        let lens_refresh = params
+            .capabilities
+            .workspace
+            .as_ref()
+            .and_then(|w| w.code_lens.as_ref())
+            .and_then(|c| c.refresh_support)
+            .unwrap_or(false);
+        self.state
+            .lens_refresh
+            .store(lens_refresh, std::sync::atomic::Ordering::Relaxed);
         let (client, state) = (self.client.clone(), self.state.clone());
         tokio::spawn(async move {
             state.plugins.load(root).await;
             for (uri, _) in state.documents.all() {
                 diagnostics::spawn_publish(client.clone(), state.clone(), uri);
             }
-            let _ = client.code_lens_refresh().await;
+            state.refresh_lenses(&client).await;
         });
         Ok(InitializeResult {
             capabilities: capabilities(),
@@ -152,6 +175,12 @@ impl LanguageServer for Backend {
         if changed.is_some() {
             self.refresh(doc.uri);
         }
+    }
+
+    async fn did_save(&self, _: DidSaveTextDocumentParams) {
+        // Nothing to do: the server works on the editor's text, not the
+        // file. Handled so that editors that send it anyway (Helix) get no
+        // "not implemented" warning in their log.
     }
 
     async fn did_close(&self, params: DidCloseTextDocumentParams) {

@@ -206,7 +206,7 @@ pub fn watch(client: Client, state: Arc<State>) {
             for (uri, _) in state.documents.all() {
                 super::diagnostics::spawn_publish(client.clone(), state.clone(), uri);
             }
-            let _ = client.code_lens_refresh().await;
+            state.refresh_lenses(&client).await;
         }
     });
 }

@@ -122,6 +122,9 @@ impl Editor {
                             let _ = notify_tx.send(message);
                         }
                         (true, Some(id)) => {
+                            // Kept with the notifications too, so that a test
+                            // can see which requests the server made.
+                            let _ = notify_tx.send(message.clone());
                             let result = match message["method"].as_str().unwrap() {
                                 "workspace/applyEdit" => {
                                     let refuse = {
@@ -240,17 +243,26 @@ impl Editor {
     }
 
     pub async fn initialize(&mut self, root: &std::path::Path) -> Value {
+        self.initialize_with(root, json!({})).await
+    }
+
+    /// Initializes with `workspace` capabilities added to the usual ones.
+    pub async fn initialize_with(&mut self, root: &std::path::Path, workspace: Value) -> Value {
         let root_uri = format!("file://{}", root.display());
+        let mut capabilities = json!({
+            "window": {"workDoneProgress": true},
+            "workspace": {"applyEdit": true, "workspaceEdit": {"documentChanges": true}},
+        });
+        for (key, value) in workspace.as_object().unwrap() {
+            capabilities["workspace"][key] = value.clone();
+        }
         let result = self
             .request(
                 "initialize",
                 json!({
                     "processId": null,
                     "rootUri": root_uri,
-                    "capabilities": {
-                        "window": {"workDoneProgress": true},
-                        "workspace": {"applyEdit": true, "workspaceEdit": {"documentChanges": true}},
-                    },
+                    "capabilities": capabilities,
                 }),
             )
             .await;

@@ -850,7 +850,7 @@ async fn numbers_written_as_strings_read_the_same_in_the_file_and_in_hover() {
     );
     let value = hover_value(&mut editor, 3).await;
     assert!(
-        value.contains("| `{job=\"a\"}` | 3 | 0.5 | 1.5 | 1 |"),
+        value.contains("• {job=\"a\"}  ▁█▅  min 0.5  max 1.5  last 1"),
         "{value}"
     );
 }

@@ -231,3 +231,27 @@ async fn a_notebook_outside_the_workspace_writes_nothing_beside_it() {
     assert!(!elsewhere.path().join(".databook").exists());
     assert!(!root.path().join(".databook").exists());
 }
+
+/// `workspace/codeLens/refresh` goes only to an editor that said it
+/// handles it (Helix answers it with an error and logs one).
+#[tokio::test]
+async fn lenses_are_refreshed_only_for_an_editor_that_can() {
+    for support in [false, true] {
+        let root = tempfile::tempdir().unwrap();
+        let (service, socket) = crate::lsp::service(vec![testing_plugins()]);
+        let mut editor = Editor::start(service, socket).await;
+        editor
+            .initialize_with(
+                root.path(),
+                json!({"codeLens": {"refreshSupport": support}}),
+            )
+            .await;
+        let refreshes = editor
+            .collect_for(
+                "workspace/codeLens/refresh",
+                std::time::Duration::from_secs(3),
+            )
+            .await;
+        assert_eq!(refreshes.len(), usize::from(support), "support: {support}");
+    }
+}
