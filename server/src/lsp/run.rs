@@ -393,15 +393,16 @@ async fn run_one(
     let cell = snapshot.parse().cells[cell_index].clone();
     let label = cells::label(&cell);
 
-    let progress = begin_progress(&client, &label).await;
+    let mut progress = Progress {
+        ongoing: begin_progress(&client, &label).await,
+        label: label.clone(),
+    };
     let record = run_plugin(&state, &uri, &snapshot, cell_index, input).await;
     let status = if record.result.is_ok() { "ok" } else { "error" };
     let elapsed_ms = record.elapsed.as_millis() as u64;
-    if let Some(progress) = progress {
-        progress
-            .finish_with_message(format!("{label}: {status} in {elapsed_ms} ms"))
-            .await;
-    }
+    progress
+        .finish(format!("{label}: {status} in {elapsed_ms} ms"))
+        .await;
 
     let block = cells::block(&record.result);
     let params = OutputParams::of(&uri, cell_index, cell.name(), &record);
@@ -454,15 +455,37 @@ async fn run_plugin(
         .await
 }
 
-async fn begin_progress(
-    client: &Client,
-    label: &str,
-) -> Option<
-    tower_lsp_server::OngoingProgress<
-        tower_lsp_server::Unbounded,
-        tower_lsp_server::NotCancellable,
-    >,
-> {
+type Ongoing = tower_lsp_server::OngoingProgress<
+    tower_lsp_server::Unbounded,
+    tower_lsp_server::NotCancellable,
+>;
+
+/// A run's progress, which always ends: with how the run went, or, when
+/// the run is stopped (cancelled, or its request dropped), as cancelled, so
+/// that no editor keeps a spinner for a run that is over.
+struct Progress {
+    ongoing: Option<Ongoing>,
+    label: String,
+}
+
+impl Progress {
+    async fn finish(&mut self, message: String) {
+        if let Some(ongoing) = self.ongoing.take() {
+            ongoing.finish_with_message(message).await;
+        }
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        if let Some(ongoing) = self.ongoing.take() {
+            let message = format!("{}: cancelled", self.label);
+            tokio::spawn(async move { ongoing.finish_with_message(message).await });
+        }
+    }
+}
+
+async fn begin_progress(client: &Client, label: &str) -> Option<Ongoing> {
     let token = ProgressToken::String(format!("databook/run/{}", uuid_like()));
     // A client that does not support progress refuses the token; the run
     // goes on without it.

@@ -455,6 +455,11 @@ async fn databook_cancel_stops_a_run() {
     let response = response_within(5, response).await;
     assert_eq!(response["result"]["runs"][0]["status"], "cancelled");
     assert_eq!(editor.text(URI), "@plugin=misbehave\nloop\n");
+    // The editor's spinner stops: the progress ends, saying so.
+    let end = editor
+        .wait_for("$/progress", |p| p["value"]["kind"] == "end")
+        .await;
+    assert_eq!(end["value"]["message"], "cell 1 (misbehave): cancelled");
 }
 
 #[tokio::test]
@@ -465,6 +470,9 @@ async fn cancel_request_stops_a_run() {
     editor.notify("$/cancelRequest", json!({"id": id})).await;
     let response = response_within(5, response).await;
     assert_eq!(response["error"]["code"], -32800, "{response}");
+    editor
+        .wait_for("$/progress", |p| p["value"]["kind"] == "end")
+        .await;
     // The run is gone: another one can use the plugin at once.
     editor.edit(URI, (1, 0), (1, 4), "counter").await;
     run_lens(&mut editor, 0).await;
