@@ -93,7 +93,9 @@ run_one() {
     XDG_STATE_HOME="$home/state" XDG_CACHE_HOME="$home/cache" \
     DATABOOK="$databook" DATABOOK_TEST_PACKPATH="$pack" \
     timeout 900 "$nvim" --headless -u "$here/minimal_init.lua" \
-    -c "luafile $here/spec.lua" </dev/null >"$work/$label.log" 2>&1 || rc=$?
+    -c "luafile $here/spec.lua" </dev/null >"$work/$label.log" 2>"$work/$label.messages" || rc=$?
+  # The runner writes to stdout; the editor's own messages (headless, they
+  # go to stderr) are shown when something failed.
   cat "$work/$label.log"
   local last
   last="$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$work/$label.log" | tail -n1 || true)"
@@ -104,6 +106,8 @@ run_one() {
   summary+=("$label ($("$nvim" --version | head -n1)): $last in $((SECONDS - start)) s")
   # Neovim 0.7 keeps the LSP log in the cache folder, later ones in state.
   if [ "$rc" -ne 0 ]; then
+    echo "-- the editor's messages --"
+    tr '\r' '\n' <"$work/$label.messages" | tail -n 30
     for log in "$home/cache/nvim/lsp.log" "$home/state/nvim/lsp.log"; do
       if [ -f "$log" ]; then
         echo "-- last lines of $log --"
