@@ -32,12 +32,15 @@ export class PreviewController implements vscode.Disposable {
         // After a window reload VS Code hands back the preview it had open;
         // its state names the notebook it showed.
         deserializeWebviewPanel: async (panel, state: { uri?: string } | undefined) => {
-          this.uri = state?.uri;
+          this.uri = typeof state?.uri === "string" ? state.uri : undefined;
           this.adopt(panel);
         },
       }),
       vscode.window.onDidChangeActiveTextEditor((editor) => {
         if (editor && editor.document.languageId === "databook") this.follow(editor.document.uri.toString());
+      }),
+      vscode.window.onDidChangeVisibleTextEditors(() => {
+        if (!this.uri && this.panel) void this.refresh();
       }),
       vscode.workspace.onDidOpenTextDocument((doc) => {
         if (doc.uri.toString() === this.uri) void this.refresh();
@@ -123,7 +126,15 @@ export class PreviewController implements vscode.Disposable {
   }
 
   /** Asks the server for the notebook's cells and results and redraws all. */
+  /** With no notebook chosen yet (a restored pane without state), the one the user looks at. */
+  private notebookInView(): string | undefined {
+    const active = vscode.window.activeTextEditor;
+    if (active && active.document.languageId === "databook") return active.document.uri.toString();
+    return vscode.window.visibleTextEditors.find((e) => e.document.languageId === "databook")?.document.uri.toString();
+  }
+
   private async refresh(attempt = 0): Promise<void> {
+    this.uri ??= this.notebookInView();
     const uri = this.uri;
     const client = this.client();
     if (!this.panel || !this.ready) return;

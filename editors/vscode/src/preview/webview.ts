@@ -387,6 +387,14 @@ function renderChart(index: number, view: ChartView, body: HTMLElement, received
           if (receivedAt !== undefined) el.dataset.receivedAt = String(receivedAt);
         },
       ],
+      setScale: [
+        (u: uPlot, key: string) => {
+          // The shown time range, for the end-to-end test of zooming.
+          if (key !== "x") return;
+          el.dataset.xMin = String(u.scales.x.min);
+          el.dataset.xMax = String(u.scales.x.max);
+        },
+      ],
     },
   };
   const plot = new uPlot(opts, view.data as uPlot.AlignedData, el);

@@ -147,6 +147,15 @@ function prepareWorkspace(slowPort) {
     `${text.trimEnd()}\n\n## A typo\n\n@plugin=ecoh name=typo\nspelled wrong\n@end\n\n` +
       `## A slow cell\n\n@plugin=http name=slow\nGET http://127.0.0.1:${slowPort}/slow\n@end\n`,
   );
+  // A notebook with 10,000 points in each of 3 series, one series a line.
+  const series = [0, 1, 2].map((k) => {
+    const points = Array.from({ length: BIG_POINTS }, (_, i) => `[${1700000000 + i * 15},${(Math.sin(i / 400 + k) + k * 0.5).toFixed(4)}]`);
+    return `{"labels": {"k": "s${k}"}, "points": [${points.join(",")}]}`;
+  });
+  writeFileSync(
+    join(workspace, "big.dbk"),
+    `# Big\n\n@plugin=echo name=big mime=application/vnd.databook.timeseries+json\n{"series": [\n${series.join(",\n")}\n]}\n@end\n`,
+  );
   mkdirSync(join(userData, "User"), { recursive: true });
   writeFileSync(
     join(userData, "User", "settings.json"),
@@ -177,6 +186,7 @@ function prepareWorkspace(slowPort) {
 
 /** A loopback HTTP server that answers only after SLOW_MS, so a run can be seen running and cancelled. */
 const SLOW_MS = 8000;
+const BIG_POINTS = 10000;
 async function slowServer() {
   const state = { port: 0, requests: 0, closedEarly: 0 };
   const srv = createHttpServer((req, res) => {
@@ -272,6 +282,22 @@ async function command(title) {
     return rows.some((r) => r.includes(title));
   }, 10000, 50);
   await page.keyboard.press("Enter");
+}
+
+/** Opens a file of the workspace through Quick Open, and waits for `text` in the editor. */
+async function openFile(name, text) {
+  const input = page.locator(".quick-input-widget input");
+  await until(`Quick Open to list ${name}`, async () => {
+    if (!(await input.isVisible())) {
+      await page.keyboard.press("Control+p");
+      await input.waitFor({ state: "visible", timeout: 2000 });
+    }
+    await input.fill(name, { timeout: 2000 });
+    await page.waitForTimeout(200);
+    return (await page.locator(".quick-input-list .monaco-list-row").allTextContents()).some((t) => t.includes(name));
+  }, 20000, 500);
+  await page.keyboard.press("Enter");
+  await until(`${name} in the editor`, async () => (await visibleText()).includes(text), 20000);
 }
 
 /** Gives the notebook's editor the keyboard, with a click in the middle of what it shows. */
@@ -440,15 +466,7 @@ async function main() {
     await page.locator(".monaco-workbench").waitFor({ state: "visible", timeout: 60000 });
     await shot("workbench");
 
-    // Open the tour through Quick Open.
-    await until("Quick Open", async () => {
-      await page.keyboard.press("Control+p");
-      return page.locator(".quick-input-widget input").isVisible();
-    }, 20000, 1000);
-    await page.locator(".quick-input-widget input").fill("tour.dbk");
-    await until("Quick Open to list tour.dbk", async () => (await page.locator(".quick-input-list .monaco-list-row").allTextContents()).some((t) => t.includes("tour.dbk")), 20000);
-    await page.keyboard.press("Enter");
-    await until("tour.dbk in the editor", async () => (await visibleText()).includes("A tour of Databook"), 20000);
+    await openFile("tour.dbk", "A tour of Databook");
     await until("the language mode Databook in the status bar", async () => (await page.locator("#status\\.editor\\.mode").textContent())?.includes("Databook"), 20000);
     pass("tour.dbk opens as a Databook notebook");
 
@@ -603,6 +621,61 @@ async function main() {
     const slowBlock = (await visibleText()).includes("slow answer");
     if (slowBlock) throw new Error("e2e: the cancelled run still wrote its answer");
     pass(`the status bar shows "Databook: 1 running" during a slow run; a click cancels it (${cancelledAfter} ms after Ctrl+Enter, its server answers after ${SLOW_MS} ms; the slow server saw ${slow.requests} request(s), ${slow.closedEarly} closed early)`);
+
+    // 10,000 points a series: the preview follows to big.dbk, draws it, and
+    // its chart answers hover, drag-to-zoom and double-click.
+    await openFile("big.dbk", "# Big");
+    await until("the preview to follow big.dbk", async () => {
+      const f = await previewFrame();
+      return f && (await f.evaluate(() => document.getElementById("title").textContent)) === "big.dbk";
+    }, 20000);
+    await goTo("@plugin=echo name=big", 1);
+    const bigStart = Date.now();
+    await page.keyboard.press("Control+Enter");
+    const big = await waitForChart(`a chart of 3 series of ${BIG_POINTS} points`, "big", 60000);
+    const bigMs = Date.now() - bigStart;
+    const bigInfo = await big.frame.evaluate(() => document.querySelector('section[data-kind="chart"] .small').textContent);
+    if (!bigInfo.includes(`${3 * BIG_POINTS} points`)) throw new Error(`e2e: the big chart says ${bigInfo}`);
+    const over = big.frame.locator('section[data-kind="chart"] .u-over');
+    const ob = await over.boundingBox();
+    const legendValues = () =>
+      big.frame.evaluate(() => [...document.querySelectorAll('section[data-kind="chart"] .u-legend .u-series .u-value')].map((v) => v.textContent));
+    await page.mouse.move(ob.x + ob.width * 0.5, ob.y + ob.height * 0.5);
+    const hovered = await until("the legend to show values under the mouse", async () => {
+      const vs = await legendValues();
+      return vs.length === 4 && vs.slice(1).every((v) => v && v !== "–" && v !== "--") ? vs : null;
+    }, 10000, 50);
+    const range = async () =>
+      big.frame.evaluate(() => {
+        const c = document.querySelector('section[data-kind="chart"] .chart');
+        return [Number(c.dataset.xMin), Number(c.dataset.xMax)];
+      });
+    const full = await range();
+    await page.mouse.move(ob.x + ob.width * 0.3, ob.y + ob.height * 0.5);
+    await page.mouse.down();
+    await page.mouse.move(ob.x + ob.width * 0.45, ob.y + ob.height * 0.5, { steps: 5 });
+    await page.mouse.move(ob.x + ob.width * 0.6, ob.y + ob.height * 0.5, { steps: 5 });
+    await page.mouse.up();
+    const zoomed = await until("the chart to zoom to the dragged range", async () => {
+      const r = await range();
+      return r[0] > full[0] && r[1] < full[1] ? r : null;
+    }, 10000, 50);
+    await shot("big-chart-zoomed");
+    await page.mouse.dblclick(ob.x + ob.width * 0.5, ob.y + ob.height * 0.5);
+    await until("a double-click to reset the zoom", async () => {
+      const r = await range();
+      return r[0] === full[0] && r[1] === full[1];
+    }, 10000, 50);
+    pass(
+      `${3 * BIG_POINTS} points drawn ${bigMs} ms after Ctrl+Enter; hover shows ${JSON.stringify(hovered.slice(1))}; ` +
+        `drag zooms ${full.join("–")} to ${zoomed.map(Math.round).join("–")}; double-click resets`,
+    );
+    await openFile("tour.dbk", "");
+    await until("the preview to follow back to tour.dbk", async () => {
+      const f = await previewFrame();
+      return f && (await f.evaluate(() => document.getElementById("title").textContent)) === "tour.dbk" && (await tableState(f, "table"));
+    }, 20000);
+    pass("the preview follows the active notebook: big.dbk, then tour.dbk again");
 
     if (consoleErrors.length > 0) throw new Error(`e2e: the page logged errors:\n${consoleErrors.join("\n")}`);
     pass("no Content-Security-Policy or Databook errors in the page's console");
