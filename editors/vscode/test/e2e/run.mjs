@@ -286,6 +286,8 @@ async function command(title) {
 
 /** Opens a file of the workspace through Quick Open, and waits for `text` in the editor. */
 async function openFile(name, text) {
+  // Quick Open opens the file in the active group: the notebook's, not the preview's.
+  if ((await page.locator(".editor-instance .monaco-editor").count()) > 0) await focusEditor();
   const input = page.locator(".quick-input-widget input");
   await until(`Quick Open to list ${name}`, async () => {
     if (!(await input.isVisible())) {
@@ -297,7 +299,10 @@ async function openFile(name, text) {
     return (await page.locator(".quick-input-list .monaco-list-row").allTextContents()).some((t) => t.includes(name));
   }, 20000, 500);
   await page.keyboard.press("Enter");
-  await until(`${name} in the editor`, async () => (await visibleText()).includes(text), 20000);
+  await until(`${name} as the first group's active tab`, async () => {
+    const tab = await page.locator(".editor-group-container").first().locator(".tab.active").textContent().catch(() => "");
+    return tab?.includes(name) && (text === undefined || (await visibleText()).includes(text));
+  }, 20000);
 }
 
 /** Gives the notebook's editor the keyboard, with a click in the middle of what it shows. */
@@ -305,27 +310,50 @@ async function focusEditor() {
   const box = await page.locator(".editor-instance .monaco-editor").first().boundingBox();
   if (!box) throw new Error("e2e: no editor to focus");
   await page.mouse.click(box.x + box.width / 2, box.y + box.height / 2);
+  // The mouse moves off the text, so that no hover opens over the editor.
+  await page.mouse.move(box.x + box.width / 2, 5);
 }
 
-/** Puts the cursor at the start of the first line holding `text`, through the Find widget. */
+/** The text of the line the cursor is on, as the editor shows it. */
+async function currentLineText() {
+  return page.evaluate(() => {
+    const editor = document.querySelector(".editor-instance .monaco-editor");
+    const current = editor?.querySelector(".view-overlays .current-line");
+    if (!current) return null;
+    const top = current.parentElement.style.top || current.style.top;
+    const line = [...editor.querySelectorAll(".view-lines .view-line")].find((l) => l.style.top === top);
+    return line ? line.textContent.replace(/\u00a0/g, " ") : null;
+  });
+}
+
+/**
+ * Puts the cursor at the start of the first line holding `text`, through
+ * the Find widget, then `linesDown` lines below; checks that it got there,
+ * and tries again when a widget or a notification took a key.
+ */
 async function goTo(text, linesDown = 0) {
-  await page.keyboard.press("Control+f");
-  const input = page.locator(".find-widget textarea, .find-widget input").first();
-  await input.waitFor({ state: "visible", timeout: 10000 });
-  await input.fill(text);
-  await until(`the Find widget to find ${JSON.stringify(text)}`, async () => {
-    const count = await page.locator(".find-widget .matchesCount").textContent();
-    return count && !/No results/i.test(count);
-  }, 10000, 50);
-  await page.keyboard.press("Enter");
-  // Escape closes the Find widget, unless a notification takes it first.
-  await until("the Find widget to close", async () => {
-    if ((await page.locator(".find-widget.visible").count()) === 0) return true;
-    await page.keyboard.press("Escape");
-    return false;
-  }, 5000, 100);
-  await page.keyboard.press("Home");
-  await page.keyboard.press("Home");
+  const input = page.locator(".find-widget.visible textarea, .find-widget.visible input").first();
+  await until(`the cursor on the line ${JSON.stringify(text)}`, async () => {
+    await focusEditor();
+    await page.keyboard.press("Control+f");
+    await input.waitFor({ state: "visible", timeout: 2000 });
+    await input.fill(text, { timeout: 2000 });
+    const found = await until(`the Find widget to find ${JSON.stringify(text)}`, async () => {
+      const count = await page.locator(".find-widget .matchesCount").textContent();
+      return count && !/No results/i.test(count);
+    }, 2000, 50).catch(() => false);
+    await page.keyboard.press("Enter");
+    // Escape closes the Find widget, unless a notification takes it first.
+    await until("the Find widget to close", async () => {
+      if ((await page.locator(".find-widget.visible").count()) === 0) return true;
+      await page.keyboard.press("Escape");
+      return false;
+    }, 3000, 100);
+    if (!found) return false;
+    await page.keyboard.press("Home");
+    await page.keyboard.press("Home");
+    return (await currentLineText())?.startsWith(text);
+  }, 30000, 300);
   for (let i = 0; i < linesDown; i++) await page.keyboard.press("ArrowDown");
 }
 
@@ -670,7 +698,7 @@ async function main() {
       `${3 * BIG_POINTS} points drawn ${bigMs} ms after Ctrl+Enter; hover shows ${JSON.stringify(hovered.slice(1))}; ` +
         `drag zooms ${full.join("–")} to ${zoomed.map(Math.round).join("–")}; double-click resets`,
     );
-    await openFile("tour.dbk", "");
+    await openFile("tour.dbk");
     await until("the preview to follow back to tour.dbk", async () => {
       const f = await previewFrame();
       return f && (await f.evaluate(() => document.getElementById("title").textContent)) === "tour.dbk" && (await tableState(f, "table"));
