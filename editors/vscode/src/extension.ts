@@ -40,7 +40,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   extensionContext = context;
   log = vscode.window.createOutputChannel("Databook");
   runs = new RunTracker();
-  preview = new PreviewController(context, () => client);
+  preview = new PreviewController(context, () => client, (line) => log.appendLine(line));
   context.subscriptions.push(log, runs, preview);
 
   const command = (id: string, fn: (...args: any[]) => unknown) =>

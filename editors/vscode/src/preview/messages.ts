@@ -14,4 +14,7 @@ export type ToWebview =
   | { type: "select"; cell: number | null }
   | { type: "status"; message: string };
 
-export type FromWebview = { type: "ready" } | { type: "reveal"; cell: number };
+export type FromWebview =
+  | { type: "ready" }
+  | { type: "reveal"; cell: number }
+  | { type: "cspViolation"; directive: string; blocked: string };

@@ -26,6 +26,7 @@ export class PreviewController implements vscode.Disposable {
   constructor(
     private readonly context: vscode.ExtensionContext,
     private readonly client: () => LanguageClient | undefined,
+    private readonly log: (line: string) => void,
   ) {
     this.disposables.push(
       vscode.window.registerWebviewPanelSerializer(VIEW_TYPE, {
@@ -115,6 +116,9 @@ export class PreviewController implements vscode.Disposable {
         break;
       case "reveal":
         void this.reveal(message.cell);
+        break;
+      case "cspViolation":
+        this.log(`The preview's Content Security Policy blocked ${message.blocked} (${message.directive}).`);
         break;
     }
   }

@@ -432,6 +432,17 @@ function select(index: number | null, scroll = true): void {
   el?.scrollIntoView({ block: "nearest", behavior: "smooth" });
 }
 
+// Anything the Content Security Policy blocks is a bug in this page: it is
+// counted on the body (the end-to-end test reads it) and logged by the
+// extension in the Databook output.
+let violations = 0;
+document.addEventListener("securitypolicyviolation", (e) => {
+  violations++;
+  document.body.dataset.cspViolations = String(violations);
+  vscode.postMessage({ type: "cspViolation", directive: e.violatedDirective, blocked: e.blockedURI || "inline" });
+});
+document.body.dataset.cspViolations = "0";
+
 // A restored pane (after a window reload) has no content until the
 // extension answers this.
 vscode.postMessage({ type: "ready" });
