@@ -3,7 +3,7 @@
 // lenses, the command palette. Started by run.sh, which sets CODE_SERVER,
 // NODE24, VSIX and DATABOOK. Every wait is bounded and names what it awaited.
 import { spawn, spawnSync } from "node:child_process";
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync, openSync, existsSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { createServer as createHttpServer } from "node:http";
 import { tmpdir } from "node:os";
@@ -813,4 +813,11 @@ try {
 } finally {
   clearTimeout(watchdog);
   stopCodeServer();
+  // The installed extension (with its server binary) is large; the rest is
+  // kept after a failure, for looking into. Screenshots and the log stay.
+  rmSync(extensions, { recursive: true, force: true });
+  if (!process.exitCode) {
+    rmSync(userData, { recursive: true, force: true });
+    rmSync(workspace, { recursive: true, force: true });
+  }
 }
