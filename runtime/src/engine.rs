@@ -13,6 +13,8 @@ use tokio::sync::Semaphore;
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
+use databook_stdx::ByteSize;
+
 use crate::error::LoadError;
 use crate::host::{EPOCH_TICK, HostState, PluginFull};
 
@@ -26,7 +28,14 @@ pub struct RuntimeOptions {
     pub cache_dir: Option<PathBuf>,
     /// How many instances may exist at once; further runs wait their turn.
     pub max_instances: u32,
+    /// What the memory limits of the runs under way may add up to at most;
+    /// a run whose limit does not fit waits (within its own time limit)
+    /// rather than letting the process grow past it.
+    pub memory_budget: ByteSize,
 }
+
+/// The default memory budget: room for 32 runs at the default 64 MiB limit.
+pub const DEFAULT_MEMORY_BUDGET: ByteSize = ByteSize(2 << 30);
 
 impl Default for RuntimeOptions {
     fn default() -> Self {
@@ -34,6 +43,7 @@ impl Default for RuntimeOptions {
             pooling: true,
             cache_dir: dirs::cache_dir().map(|d| d.join("databook").join("plugins")),
             max_instances: 64,
+            memory_budget: DEFAULT_MEMORY_BUDGET,
         }
     }
 }
@@ -51,6 +61,10 @@ pub(crate) struct RuntimeInner {
     /// One permit per instance slot, so that a burst of runs waits rather
     /// than failing when the pool is full.
     pub(crate) permits: Semaphore,
+    /// The memory budget, one permit per MiB: a run holds as many as its
+    /// memory limit while it runs.
+    pub(crate) memory: Semaphore,
+    pub(crate) budget: ByteSize,
     stop: Arc<AtomicBool>,
     ticker: Option<JoinHandle<()>>,
 }
@@ -62,6 +76,11 @@ impl Drop for RuntimeInner {
             let _ = ticker.join();
         }
     }
+}
+
+/// `bytes` in whole MiB, rounded up, at least one.
+pub(crate) fn mib(bytes: u64) -> u32 {
+    bytes.div_ceil(1 << 20).clamp(1, u64::from(u32::MAX >> 3)) as u32
 }
 
 /// The most core instances one plugin's component may hold (its own module
@@ -113,6 +132,8 @@ impl Runtime {
                 linker,
                 cache_dir: options.cache_dir,
                 permits: Semaphore::new(options.max_instances as usize),
+                memory: Semaphore::new(mib(options.memory_budget.0) as usize),
+                budget: options.memory_budget,
                 stop,
                 ticker: Some(ticker),
             }),

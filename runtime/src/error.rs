@@ -98,6 +98,12 @@ pub enum Failure {
         "the plugin already has {0} runs under way, all its share of instances allows; try again later"
     )]
     Busy(u32),
+    /// The runs under way held so much of the process's memory budget
+    /// that this run's limit did not fit for as long as it could wait.
+    #[error(
+        "the runs under way hold the process's memory budget of {budget}, and this plugin's limit of {limit} did not fit in time; try again later"
+    )]
+    MemoryBudget { limit: ByteSize, budget: ByteSize },
     /// The plugin ended its instance (WASI `exit`) instead of returning.
     #[error("the plugin exited with status {0} instead of returning a result")]
     Exited(i32),

@@ -187,7 +187,8 @@ impl Masked for Failure {
             | Failure::Memory(_)
             | Failure::OutputTooLarge { .. }
             | Failure::Exited(_)
-            | Failure::Busy(_) => {}
+            | Failure::Busy(_)
+            | Failure::MemoryBudget { .. } => {}
         }
     }
 }
@@ -569,17 +570,32 @@ impl Plugin {
     ) -> Called<R> {
         let inner = &*self.inner;
         let limits = inner.manifest.limits;
-        // First the plugin's own share, then one of the process's slots; the
-        // wait is bounded by the call's limit. Neither semaphore is ever
-        // closed while this plugin holds them.
+        // First the plugin's own share, then one of the process's slots,
+        // then its memory limit's worth of the process's budget (all of it,
+        // for a limit larger than the budget); the wait is bounded by the
+        // call's limit. No semaphore is ever closed while this plugin holds
+        // them.
+        let runtime = &inner.runtime;
+        let memory = crate::engine::mib(limits.memory.0).min(crate::engine::mib(runtime.budget.0));
+        let waiting_for_memory = std::sync::atomic::AtomicBool::new(false);
         let slots = async {
             let share = inner.share.acquire().await;
-            let slot = inner.runtime.permits.acquire().await;
-            (share, slot)
+            let slot = runtime.permits.acquire().await;
+            waiting_for_memory.store(true, std::sync::atomic::Ordering::Relaxed);
+            let memory = runtime.memory.acquire_many(memory).await;
+            (share, slot, memory)
         };
         let Ok(_permits) = tokio::time::timeout(timeout, slots).await else {
+            let failure = if waiting_for_memory.load(std::sync::atomic::Ordering::Relaxed) {
+                Failure::MemoryBudget {
+                    limit: limits.memory,
+                    budget: runtime.budget,
+                }
+            } else {
+                Failure::Busy(limits.concurrency)
+            };
             return Called {
-                reply: Err(Failure::Busy(limits.concurrency)),
+                reply: Err(failure),
                 logs: Vec::new(),
             };
         };

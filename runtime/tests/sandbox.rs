@@ -708,6 +708,51 @@ async fn a_looping_describe_fails_the_load_at_the_ceiling() {
 /// A plugin's runs take at most its share of the instances: one more waits
 /// only as long as it may run, then is refused as busy, while another
 /// plugin runs at once.
+/// Runs hold their memory limit's worth of the process's budget: one that
+/// does not fit waits, and is refused once it has waited its limit, while
+/// a smaller one that fits runs at once.
+#[tokio::test]
+async fn runs_wait_for_the_memory_budget_rather_than_exceed_it() {
+    let runtime = databook_runtime::Runtime::new(databook_runtime::RuntimeOptions {
+        cache_dir: Some(std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("plugin-cache")),
+        memory_budget: "100MiB".parse().unwrap(),
+        ..Default::default()
+    })
+    .unwrap();
+    let big = TestPlugin::new("[limits]\nmemory = \"64MiB\"\ntimeout = \"2s\"")
+        .load_in(&runtime)
+        .await;
+    let small = TestPlugin::new("[limits]\nmemory = \"16MiB\"")
+        .load_in(&runtime)
+        .await;
+    let looping = {
+        let big = big.clone();
+        tokio::spawn(async move { big.run(cell("loop"), None).await })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let refused = big
+        .run(cell("counter"), Some(std::time::Duration::from_millis(300)))
+        .await;
+    assert_eq!(
+        refused.result.unwrap_err().to_string(),
+        "the runs under way hold the process's memory budget of 100 MiB, and this plugin's limit of 64 MiB did not fit in time; try again later"
+    );
+    assert_eq!(
+        run_ok(&small, "counter").await,
+        "1",
+        "16 MiB fits beside 64"
+    );
+    // A run that waits long enough gets the room the looping run frees.
+    let waited = big
+        .run(cell("counter"), Some(std::time::Duration::from_secs(5)))
+        .await;
+    assert!(matches!(
+        looping.await.unwrap().result,
+        Err(Failure::Timeout(_))
+    ));
+    assert_eq!(waited.result.unwrap().data, "1");
+}
+
 #[tokio::test]
 async fn a_busy_plugin_takes_only_its_share_of_instances() {
     let busy = TestPlugin::new("[limits]\nconcurrency = 1\ntimeout = \"2s\"")

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use databook_runtime::{Runtime, RuntimeOptions, SearchPath, Workspace};
+use databook_runtime::{ByteSize, Runtime, RuntimeOptions, SearchPath, Workspace};
 
 use crate::exec::ExecArgs;
 use crate::plugins::PluginsArgs;
@@ -18,6 +18,12 @@ pub struct Cli {
     /// repeatable.
     #[arg(long = "plugins", value_name = "DIR", global = true)]
     pub plugin_dirs: Vec<PathBuf>,
+
+    /// What the memory limits of the runs under way may add up to (e.g.
+    /// `4GiB`); a run whose limit does not fit waits for room, within its
+    /// time limit.
+    #[arg(long, value_name = "SIZE", global = true, default_value = "2GiB")]
+    pub memory_budget: ByteSize,
 
     #[command(subcommand)]
     pub command: Command,
@@ -71,11 +77,29 @@ impl Cli {
         let dir = std::path::absolute(dir).context("cannot resolve the folder")?;
         let workspace = Workspace::discover(&dir)?;
         let search = search_path(&self.plugin_dirs, &workspace);
-        let runtime = Runtime::new(RuntimeOptions::default()).map_err(anyhow::Error::msg)?;
+        let runtime = Runtime::new(RuntimeOptions {
+            memory_budget: self.memory_budget,
+            ..RuntimeOptions::default()
+        })
+        .map_err(anyhow::Error::msg)?;
         Ok(Setup {
             runtime,
             workspace,
             search,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_memory_budget_defaults_to_the_runtimes() {
+        let cli = Cli::try_parse_from(["databook", "plugins"]).unwrap();
+        assert_eq!(cli.memory_budget, databook_runtime::DEFAULT_MEMORY_BUDGET);
+        let cli =
+            Cli::try_parse_from(["databook", "--memory-budget", "512MiB", "plugins"]).unwrap();
+        assert_eq!(cli.memory_budget.0, 512 << 20);
     }
 }

@@ -77,6 +77,11 @@ impl TestPlugin {
 
     /// Writes the plugin to a temporary folder and loads it.
     pub async fn load(self) -> Plugin {
+        self.load_in(runtime()).await
+    }
+
+    /// The same, into a runtime of the test's own.
+    pub async fn load_in(self, runtime: &Runtime) -> Plugin {
         let tmp = tempfile::tempdir().unwrap();
         let dir = self.write(tmp.path());
         let search = SearchPath {
@@ -85,7 +90,7 @@ impl TestPlugin {
         };
         let env = self.env;
         Registry::load_one(
-            runtime(),
+            runtime,
             &search,
             &Workspace::default(),
             |name| env.get(name).cloned(),

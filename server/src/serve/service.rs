@@ -154,9 +154,10 @@ pub fn status_of(failure: &Failure) -> Status {
         // The plugin refused this input: the request is at fault.
         Failure::Plugin { .. } => Code::InvalidArgument,
         Failure::Timeout(_) => Code::DeadlineExceeded,
-        Failure::Memory(_) | Failure::OutputTooLarge { .. } | Failure::Busy(_) => {
-            Code::ResourceExhausted
-        }
+        Failure::Memory(_)
+        | Failure::OutputTooLarge { .. }
+        | Failure::Busy(_)
+        | Failure::MemoryBudget { .. } => Code::ResourceExhausted,
         // A crash is a bug in the plugin and a host fault one in databook:
         // neither is the caller's, and neither goes away on a retry, which
         // ABORTED or UNAVAILABLE would invite.
