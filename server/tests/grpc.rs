@@ -138,11 +138,20 @@ impl Server {
 
     /// The server's resident memory, from /proc.
     fn rss_kib(&self) -> u64 {
+        self.proc_status_kib("VmRSS:")
+    }
+
+    /// The most the server's resident memory has been, from /proc.
+    fn peak_rss_kib(&self) -> u64 {
+        self.proc_status_kib("VmHWM:")
+    }
+
+    fn proc_status_kib(&self, key: &str) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
         let line = status
             .lines()
-            .find(|line| line.starts_with("VmRSS:"))
-            .expect("VmRSS in /proc/PID/status");
+            .find(|line| line.starts_with(key))
+            .unwrap_or_else(|| panic!("{key} in /proc/PID/status"));
         line.split_whitespace().nth(1).unwrap().parse().unwrap()
     }
 }
@@ -708,6 +717,165 @@ async fn load_of_10000_calls_from_64_clients_succeeds_without_growing() {
     let metrics = server.metrics().await;
     assert_eq!(metrics.calls("echo", "OK"), TOTAL as f64);
     assert_eq!(metrics.get("databook_runs_in_flight"), 0.0);
+}
+
+/// What one call of the soak asks, and what it must get back.
+struct SoakCall {
+    plugin: &'static str,
+    input: &'static str,
+    options: &'static [(&'static str, &'static str)],
+    /// `Ok(data)`, or the status code and a part of its message.
+    expect: Result<&'static str, (Code, &'static str)>,
+}
+
+/// Good calls alternate with misbehaving ones, eight of each kind.
+const SOAK: [SoakCall; 16] = {
+    const fn ok(plugin: &'static str, input: &'static str, data: &'static str) -> SoakCall {
+        SoakCall {
+            plugin,
+            input,
+            options: &[],
+            expect: Ok(data),
+        }
+    }
+    const fn bad(input: &'static str, code: Code, message: &'static str) -> SoakCall {
+        SoakCall {
+            plugin: "soak",
+            input,
+            options: &[],
+            expect: Err((code, message)),
+        }
+    }
+    [
+        ok("echo", "hello", "hello"),
+        bad("loop", Code::DeadlineExceeded, "time limit of 500ms"),
+        ok("soak", "counter", "1"),
+        bad(
+            "alloc 1024",
+            Code::ResourceExhausted,
+            "memory limit of 64 MiB",
+        ),
+        // Uses most of its limit, for real: the peak below is earned.
+        ok("soak", "alloc 48", "allocated 48 MiB"),
+        bad(
+            "big 2000000",
+            Code::ResourceExhausted,
+            "output limit of 1 MiB",
+        ),
+        ok("soak", "flood 20000", "flooded"),
+        bad("panic", Code::Internal, "misbehave was asked to panic"),
+        ok("echo", "second", "second"),
+        bad("http http://127.0.0.1:9/", Code::InvalidArgument, "denied"),
+        ok("soak", "sleep 20", "slept 20 ms"),
+        bad("exit 3", Code::Internal, "exited"),
+        ok("jq", "1 + 1", "2"),
+        SoakCall {
+            plugin: "echo",
+            input: "x",
+            options: &[("mime", "text/plain\n@plugin=http\nGET http://127.0.0.1:9/")],
+            expect: Err((Code::InvalidArgument, "which is not one")),
+        },
+        ok("soak", "counter", "1"),
+        bad("overflow", Code::Internal, "crashed"),
+    ]
+};
+
+/// 1,000 calls, 8 at a time, good plugins alternating with misbehaving
+/// ones: every good call succeeds, every bad one gets its own clear error,
+/// the server's peak memory stays within the limits of the runs in flight
+/// plus a fixed overhead, and its memory after the soak is within 10% of
+/// what it was after a warm-up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn soak_of_good_and_misbehaving_calls_keeps_its_memory() {
+    const IN_FLIGHT: usize = 8;
+    const CALLS: usize = 1_000;
+    const WARM_UP: usize = 96;
+    const LIMIT_MIB: u64 = 64;
+    let plugins = tempfile::tempdir().unwrap();
+    common::write_plugin(
+        plugins.path(),
+        "soak",
+        "1.0.0",
+        "[limits]\ntimeout = \"500ms\"\nmemory = \"64MiB\"\noutput = \"1MiB\"\nconcurrency = 8",
+    );
+    let server = Server::start(&[plugins.path()]);
+    let client = server.client().await;
+    let idle = server.rss_kib();
+
+    async fn soak(client: &DatabookClient<Channel>, from: usize, to: usize) {
+        let mut tasks = tokio::task::JoinSet::new();
+        for worker in 0..IN_FLIGHT {
+            let mut client = client.clone();
+            tasks.spawn(async move {
+                for n in (from + worker..to).step_by(IN_FLIGHT) {
+                    let call = &SOAK[n % SOAK.len()];
+                    let mut request = get_request(call.plugin, call.input);
+                    request.options = call
+                        .options
+                        .iter()
+                        .map(|(key, value)| pb::CellOption {
+                            key: key.to_string(),
+                            value: value.to_string(),
+                        })
+                        .collect();
+                    let response = client.get(request).await;
+                    match (&call.expect, response) {
+                        (Ok(data), Ok(response)) => {
+                            assert_eq!(response.get_ref().data, *data, "call {n}: {}", call.input)
+                        }
+                        (Err((code, part)), Err(status)) => {
+                            assert_eq!(
+                                status.code(),
+                                *code,
+                                "call {n}: {}: {status:?}",
+                                call.input
+                            );
+                            assert!(
+                                status.message().contains(part),
+                                "call {n}: {}: {:?} lacks {part:?}",
+                                call.input,
+                                status.message()
+                            );
+                        }
+                        (expected, got) => {
+                            panic!(
+                                "call {n}: {}: expected {expected:?}, got {got:?}",
+                                call.input
+                            )
+                        }
+                    }
+                }
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            done.unwrap();
+        }
+    }
+
+    soak(&client, 0, WARM_UP).await;
+    let warm = server.rss_kib();
+    soak(&client, WARM_UP, CALLS).await;
+    let after = server.rss_kib();
+    let peak = server.peak_rss_kib();
+    eprintln!(
+        "server RSS: {idle} KiB idle, {warm} KiB warm, {after} KiB after {CALLS} calls, peak {peak} KiB"
+    );
+
+    // Each run in flight may hold its 64 MiB limit; everything else (the
+    // compiled plugins, connections, buffers) is the overhead measured
+    // while idle, plus 64 MiB for what the first calls bring in.
+    let bound = idle + (IN_FLIGHT as u64 + 1) * LIMIT_MIB * 1024;
+    assert!(peak <= bound, "peak {peak} KiB over the bound {bound} KiB");
+    assert!(
+        after * 10 <= warm * 11,
+        "the server grew from {warm} KiB after warm-up to {after} KiB after the soak"
+    );
+    let metrics = server.metrics().await;
+    assert_eq!(metrics.get("databook_runs_in_flight"), 0.0);
+    assert_eq!(
+        metrics.calls("soak", "OK") + metrics.calls("echo", "OK") + metrics.calls("jq", "OK"),
+        (CALLS / 2) as f64
+    );
 }
 
 /// The service watched by the very Prometheus it queries: Prometheus
