@@ -24,8 +24,9 @@ use crate::cells;
 use crate::results::{self, Kept};
 
 /// How often an output edit is tried again when the editor refuses it
-/// because the document changed under it.
-const EDIT_ATTEMPTS: usize = 5;
+/// because the document changed under it (the user typing: output edits
+/// of one document wait for each other, so they never refuse each other).
+const EDIT_ATTEMPTS: usize = 12;
 
 /// Runs under way, and the latest result of every cell, each kept under
 /// its cell's [`CellAnchor`] (never under a key built from the header: two
@@ -42,6 +43,10 @@ pub struct Runs {
     /// on disk: a write that lost a race to a newer one is skipped.
     versions: AtomicU64,
     written: Arc<Mutex<HashMap<PathBuf, u64>>>,
+    /// One edit of a document's outputs at a time: many cells finishing at
+    /// once would otherwise each compute an edit on the same version, and
+    /// all but one be refused, again and again.
+    editing: Mutex<HashMap<Uri, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl Runs {
@@ -363,8 +368,11 @@ async fn run_cells(
         lock(&state.runs.active).remove(&run_id);
         match outcome {
             Ok(Ok(status)) => summary.push(json!({"cell": index, "status": status})),
-            Ok(Err(message)) => {
+            Ok(Err(Unwritten::Gone(message))) => {
                 summary.push(json!({"cell": index, "status": "gone", "message": message}))
+            }
+            Ok(Err(Unwritten::Refused(message))) => {
+                summary.push(json!({"cell": index, "status": "unwritten", "message": message}))
             }
             Err(_) => {
                 summary.push(json!({"cell": index, "status": "cancelled"}));
@@ -375,20 +383,31 @@ async fn run_cells(
     Ok(Some(json!({ "runs": summary })))
 }
 
+/// Why a run's output is not in the document.
+enum Unwritten {
+    /// The cell (or the document) is gone.
+    Gone(String),
+    /// The editor kept refusing the edit.
+    Refused(String),
+}
+
 /// Runs one cell, with the latest result of its `input` cell, and writes its
-/// output. Returns its status, or why nothing was written (the cell is
-/// gone).
+/// output. Returns its status, or why nothing was written.
 async fn run_one(
     client: Client,
     state: std::sync::Arc<State>,
     uri: Uri,
     anchor: CellAnchor,
     input: Option<CellAnchor>,
-) -> std::result::Result<&'static str, String> {
-    let snapshot = state.documents.get(&uri).ok_or("the document was closed")?;
+) -> std::result::Result<&'static str, Unwritten> {
+    let gone = |why: &str| Unwritten::Gone(why.to_string());
+    let snapshot = state
+        .documents
+        .get(&uri)
+        .ok_or_else(|| gone("the document was closed"))?;
     let cell_index = anchor
         .locate(snapshot.parse(), snapshot.text())
-        .ok_or("the cell was deleted before it ran")?;
+        .ok_or_else(|| gone("the cell was deleted before it ran"))?;
     let header = anchor.header;
     let cell = snapshot.parse().cells[cell_index].clone();
     let label = cells::label(&cell);
@@ -415,14 +434,25 @@ async fn run_one(
         })
     })
     .await;
-    if written == Written::Gone {
-        client
-            .show_message(
-                MessageType::WARNING,
-                format!("{label} was deleted while it ran; its output was not written"),
-            )
-            .await;
-        return Err(format!("{label} was deleted while it ran"));
+    match written {
+        Written::Gone => {
+            client
+                .show_message(
+                    MessageType::WARNING,
+                    format!("{label} was deleted while it ran; its output was not written"),
+                )
+                .await;
+            return Err(Unwritten::Gone(format!("{label} was deleted while it ran")));
+        }
+        Written::Refused => {
+            let message = format!(
+                "the editor kept refusing {label}'s output; its result is in the preview and hover"
+            );
+            client.show_message(MessageType::WARNING, &message).await;
+            client.send_notification::<OutputNotification>(params).await;
+            return Err(Unwritten::Refused(message));
+        }
+        Written::Applied | Written::Unchanged => {}
     }
     client.send_notification::<OutputNotification>(params).await;
     super::diagnostics::spawn_publish(client.clone(), state.clone(), uri);
@@ -551,6 +581,11 @@ async fn write_edit(
     uri: &Uri,
     edits_for: impl Fn(&Snapshot) -> Plan,
 ) -> Written {
+    let document = lock(&state.runs.editing)
+        .entry(uri.clone())
+        .or_default()
+        .clone();
+    let _editing = document.lock().await;
     for attempt in 0..EDIT_ATTEMPTS {
         let Some(snapshot) = state.documents.get(uri) else {
             return Written::Gone;
@@ -589,8 +624,9 @@ async fn write_edit(
                 return Written::Refused;
             }
         }
-        // Give the editor's didChange time to arrive.
-        tokio::time::sleep(Duration::from_millis(20 << attempt)).await;
+        // Give the editor's didChange time to arrive: 10 ms, doubling up
+        // to 320 ms (about 2.5 s in all).
+        tokio::time::sleep(Duration::from_millis(10 << attempt.min(5))).await;
     }
     Written::Refused
 }

@@ -133,6 +133,11 @@ impl Editor {
                                         *left = left.saturating_sub(1);
                                         refuse
                                     };
+                                    // The writer is held from the change of the
+                                    // copy to the didChange that reports it, as
+                                    // `edit` does, so that the server hears of
+                                    // versions in the order they were made.
+                                    let mut w = writer.lock().await;
                                     let change = if refuse {
                                         Err("test refused".to_string())
                                     } else {
@@ -148,7 +153,6 @@ impl Editor {
                                             .push(message["params"]["edit"].clone());
                                         // Like an editor: the edit changes the
                                         // document, which the server hears of.
-                                        let mut w = writer.lock().await;
                                         for (uri, version, text) in change {
                                             let note = json!({
                                                 "jsonrpc": "2.0",
@@ -291,6 +295,9 @@ impl Editor {
             "start": {"line": start.0, "character": start.1},
             "end": {"line": end.0, "character": end.1},
         });
+        // The writer first, as when an output edit is applied: versions
+        // reach the server in the order they were made.
+        let mut writer = self.writer.lock().await;
         let version = {
             let mut docs = self.buffers.docs.lock().unwrap();
             let (rope, version) = docs.get_mut(uri).expect("the document is open");
@@ -298,14 +305,17 @@ impl Editor {
             *version += 1;
             *version
         };
-        self.notify(
-            "textDocument/didChange",
-            json!({
+        let note = json!({
+            "jsonrpc": "2.0",
+            "method": "textDocument/didChange",
+            "params": {
                 "textDocument": {"uri": uri, "version": version},
                 "contentChanges": [{"range": range, "text": text}],
-            }),
-        )
-        .await;
+            },
+        });
+        write_frame(&mut *writer, note.to_string().as_bytes())
+            .await
+            .unwrap();
     }
 
     /// The editor's copy of a document.
