@@ -37,9 +37,17 @@ for name in "${chosen[@]}"; do
     out="$(mktemp)"
     bash "$script" 2>&1 | tee "$out"
     status=${PIPESTATUS[0]}
-    # Every suite closes each of its runs with "N passed, N failed".
-    read -r p f < <(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" \
-        | awk '{ p += $1; f += $3 } END { print p + 0, f + 0 }')
+    # Each suite closes each of its runs with "N passed, N failed" (after
+    # a one-word label such as "e2e:"); node's test runner, with TAP's
+    # "# pass N" and "# fail N".
+    read -r p f < <(awk '
+        match($0, /^([A-Za-z0-9_.-]+: )?[0-9]+ passed, [0-9]+ failed/) {
+            line = substr($0, RSTART, RLENGTH); sub(/^[A-Za-z0-9_.-]+: /, "", line)
+            split(line, n, " "); p += n[1]; f += n[3]
+        }
+        /^# pass [0-9]+$/ { p += $3 }
+        /^# fail [0-9]+$/ { f += $3 }
+        END { print p + 0, f + 0 }' "$out")
     rm -f "$out"
     passed=$((passed + p)); failed=$((failed + f))
     if [ "$status" -ne 0 ] || [ "$p" -eq 0 ]; then
