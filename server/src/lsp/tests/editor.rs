@@ -338,6 +338,22 @@ impl Editor {
         found
     }
 
+    /// Waits for a notification `method` that `matches` and has not
+    /// arrived yet.
+    pub async fn wait_for_next(&mut self, method: &str, matches: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let next = tokio::time::timeout_at(deadline, self.notifications.recv())
+                .await
+                .unwrap_or_else(|_| panic!("no new {method} notification arrived"))
+                .expect("the server is running");
+            self.seen.push(next.clone());
+            if next["method"] == method && matches(&next["params"]) {
+                return next["params"].clone();
+            }
+        }
+    }
+
     /// Waits for a notification `method` that `matches`, looking first at
     /// those already received.
     pub async fn wait_for(&mut self, method: &str, matches: impl Fn(&Value) -> bool) -> Value {

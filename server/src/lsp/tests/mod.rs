@@ -5,6 +5,7 @@
 
 mod concurrent;
 mod editor;
+mod plugin_files;
 mod results;
 
 use std::path::{Path, PathBuf};
