@@ -449,35 +449,32 @@ function M.clear()
   on_cell("databook.clear")
 end
 
---- Runs every cell of the current notebook.
-function M.run_all()
+--- Executes `command` on the whole current notebook.
+local function on_document(command, handler)
   local bufnr = vim.api.nvim_get_current_buf()
   local client = current_client(bufnr)
   if client then
-    execute(client, bufnr, "databook.runAll", { vim.uri_from_bufnr(bufnr) })
+    execute(client, bufnr, command, { vim.uri_from_bufnr(bufnr) }, handler)
   end
+end
+
+--- Runs every cell of the current notebook.
+function M.run_all()
+  on_document("databook.runAll")
 end
 
 --- Clears every output of the current notebook.
 function M.clear_all()
-  local bufnr = vim.api.nvim_get_current_buf()
-  local client = current_client(bufnr)
-  if client then
-    execute(client, bufnr, "databook.clearAll", { vim.uri_from_bufnr(bufnr) })
-  end
+  on_document("databook.clearAll")
 end
 
 --- Stops every run of the current notebook.
 function M.cancel()
-  local bufnr = vim.api.nvim_get_current_buf()
-  local client = current_client(bufnr)
-  if client then
-    execute(client, bufnr, "databook.cancel", { vim.uri_from_bufnr(bufnr) }, function(err, result)
-      if not err and result then
-        notify("cancelled " .. tostring(result.cancelled or 0) .. " run(s)")
-      end
-    end)
-  end
+  on_document("databook.cancel", function(err, result)
+    if not err and result then
+      notify("cancelled " .. tostring(result.cancelled or 0) .. " run(s)")
+    end
+  end)
 end
 
 --- Opens the preview split for the current notebook.

@@ -364,17 +364,7 @@ impl Editor {
         {
             return found["params"].clone();
         }
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            let next = tokio::time::timeout_at(deadline, self.notifications.recv())
-                .await
-                .unwrap_or_else(|_| panic!("no {method} notification arrived"))
-                .expect("the server is running");
-            self.seen.push(next.clone());
-            if next["method"] == method && matches(&next["params"]) {
-                return next["params"].clone();
-            }
-        }
+        self.wait_for_next(method, matches).await
     }
 }
 
