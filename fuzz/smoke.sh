@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# A short run of every fuzz target: each for N seconds (the first argument,
+# 15 by default), one after another, one process each. Prints one "test"
+# line per target and "N passed, N failed"; exits non-zero when a target
+# crashed (a panic, a timeout, too much memory) or did not build.
+#
+# Installs what it needs when missing: a nightly toolchain (the project
+# itself stays on stable) and cargo-fuzz (from crates.io). Builds into
+# $CARGO_TARGET_DIR, by default ~/.cache/databook-fuzz-target, outside the
+# repository. Each target starts from its corpus in fuzz/corpus/ (made by
+# earlier runs, never committed) and replays fuzz/regressions/<target>/
+# first, so that every crash found once is tried again on every run.
+#
+#   fuzz/smoke.sh          # 15 s a target
+#   fuzz/smoke.sh 600      # the 10-minute runs of RELIABILITY.md
+set -uo pipefail
+
+seconds="${1:-15}"
+targets=(parse incremental_parse render config lsp)
+here="$(cd "$(dirname "$0")" && pwd)"
+cd "$here"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/databook-fuzz-target}"
+
+if ! rustup toolchain list | grep -q '^nightly'; then
+    rustup toolchain install nightly --profile minimal
+fi
+if ! command -v cargo-fuzz >/dev/null; then
+    cargo install cargo-fuzz --locked
+fi
+
+# No sanitizer: the code under test is safe Rust, so what is looked for is
+# panics, hangs and memory growth, and a build without one is several
+# times faster (wasmtime is part of the `host` targets). Several codegen
+# units for the same reason.
+build=(cargo +nightly fuzz build -s none --codegen-units 16 --features host)
+if ! "${build[@]}"; then
+    echo "test build ... FAILED"
+    echo "0 passed, ${#targets[@]} failed"
+    exit 1
+fi
+
+bin="$CARGO_TARGET_DIR/x86_64-unknown-linux-gnu/release"
+passed=0
+failed=0
+for target in "${targets[@]}"; do
+    # Absolute paths: the lsp target works in a folder of its own.
+    mkdir -p "$here/corpus/$target" "$here/artifacts/$target"
+    seeds=()
+    [ -d "$here/regressions/$target" ] && seeds=("$here/regressions/$target")
+    log="artifacts/$target/smoke.log"
+    # -timeout: one input of the lsp target may wait for runs to be
+    # cancelled; anything near a minute is a hang.
+    if "$bin/$target" -max_total_time="$seconds" -timeout=60 -rss_limit_mb=4096 \
+        -print_final_stats=1 -artifact_prefix="$here/artifacts/$target/" \
+        "$here/corpus/$target" "${seeds[@]}" >"$log" 2>&1; then
+        runs="$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$')"
+        echo "test $target ... ok (${runs:-?} runs in ${seconds} s)"
+        passed=$((passed + 1))
+    else
+        echo "test $target ... FAILED (log: fuzz/$log)"
+        # What crashed and where: the panic message and the saved input.
+        grep -E "panicked at|Test unit written|ERROR: libFuzzer" -A3 "$log" | head -30
+        failed=$((failed + 1))
+    fi
+done
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
