@@ -53,8 +53,18 @@ pub async fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
     // stops the server rather than killing it mid-start.
     let mut signals = Signals::install().context("cannot install the signal handlers")?;
     let setup = cli.setup()?;
-    let registry =
-        Registry::load(&setup.runtime, &setup.search, &setup.workspace, process_env).await;
+    // Loaded in a task of its own, so that a signal is heard even while a
+    // plugin compiles (which holds its thread).
+    let load = tokio::spawn(async move {
+        Registry::load(&setup.runtime, &setup.search, &setup.workspace, process_env).await
+    });
+    let registry = tokio::select! {
+        loaded = load => loaded.context("loading the plugins failed")?,
+        signal = signals.next() => {
+            eprintln!("databook: {signal} while the plugins loaded: stopping");
+            return Ok(ExitCode::SUCCESS);
+        }
+    };
     let failed = registry
         .entries()
         .iter()

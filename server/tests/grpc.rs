@@ -620,6 +620,62 @@ async fn metrics_count_calls_by_plugin_and_code() {
     assert_eq!(missing.status(), 404);
 }
 
+/// A plugin whose `describe` never ends holds the load for its 2 s
+/// ceiling; SIGTERM meanwhile stops the server at once, not after it.
+#[test]
+fn sigterm_while_the_plugins_load_stops_at_once() {
+    let plugins = tempfile::tempdir().unwrap();
+    common::write_plugin(
+        plugins.path(),
+        "stuck",
+        "1.0.0",
+        "[permissions]\nenv = [\"MISBEHAVE_DESCRIBE\"]",
+    );
+    let home = tempfile::tempdir().unwrap();
+    let mut child = databook(home.path())
+        .env("MISBEHAVE_DESCRIBE", "loop")
+        .arg("--plugins")
+        .arg(plugins.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Long enough for the handlers to be in; far less than the load, which
+    // compiles every plugin into an empty cache first.
+    std::thread::sleep(Duration::from_millis(800));
+    let sent = std::time::Instant::now();
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let mut status = None;
+    for _ in 0..300 {
+        if let Some(done) = child.try_wait().unwrap() {
+            status = Some(done);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let waited = sent.elapsed();
+    let _ = child.kill();
+    let output = child.wait_with_output().unwrap();
+    let status = status.unwrap_or_else(|| panic!("still running 3 s after SIGTERM"));
+    assert!(
+        waited < Duration::from_millis(1500),
+        "stopped only after {waited:?}"
+    );
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(text(&output.stdout), "", "it never started serving");
+    assert!(
+        text(&output.stderr).contains("databook: SIGTERM while the plugins loaded: stopping"),
+        "{}",
+        text(&output.stderr)
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_lets_the_calls_in_flight_finish() {
     let mut server = Server::start(&[]);
