@@ -21,10 +21,16 @@ const LEGEND: usize = 20;
 /// The narrowest chart drawn, in columns.
 pub const MIN_WIDTH: usize = 40;
 
-/// `timeseries` as the lines of a chart `width` columns wide (at least
-/// [`MIN_WIDTH`]) with `height` rows of plot (at least 3), then a legend.
+/// The widest chart drawn, in columns. The width comes from the editor
+/// (`databook/render`'s `width`): a huge one must not make the server try
+/// to allocate a grid that size.
+pub const MAX_WIDTH: usize = 1000;
+
+/// `timeseries` as the lines of a chart `width` columns wide (between
+/// [`MIN_WIDTH`] and [`MAX_WIDTH`]) with `height` rows of plot (at least
+/// 3), then a legend.
 pub fn chart_lines(timeseries: &TimeSeries, width: usize, height: usize) -> Vec<String> {
-    let width = width.max(MIN_WIDTH);
+    let width = width.clamp(MIN_WIDTH, MAX_WIDTH);
     let height = height.max(3);
     let values = || timeseries.series.iter().flat_map(Series::values);
     let times = || {

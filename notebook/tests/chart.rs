@@ -109,6 +109,27 @@ fn tables_and_json_are_shown_in_full() {
     assert!(lines[101].starts_with("r99"));
 }
 
+/// Found by reading the code the `lsp` fuzz target drives: a
+/// `databook/render` request asking for a chart 100,000,000,000 columns
+/// wide made the language server abort (it tried to allocate 400 GB).
+#[test]
+fn a_chart_asked_for_any_width_is_at_most_max_width_wide() {
+    use databook_notebook::chart::MAX_WIDTH;
+    let data = series(&[("/api", vec![(0.0, Some(1.0)), (60.0, Some(2.0))])]);
+    for width in [100_000, 100_000_000_000, usize::MAX] {
+        let lines = view(TS, &data, width);
+        let widest = lines.iter().map(|l| l.chars().count()).max().unwrap();
+        assert!(
+            widest <= MAX_WIDTH + 4,
+            "asked for {width} columns, a line is {widest} wide"
+        );
+        assert!(
+            widest > MAX_WIDTH / 2,
+            "the chart is drawn as wide as allowed"
+        );
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(300))]
 
