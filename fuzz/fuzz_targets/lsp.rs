@@ -91,6 +91,7 @@ enum Piece {
     CrLf,
     Echo,
     EchoNamed,
+    EchoTimeSeries,
     Jq,
     JqInput,
     Http,
@@ -111,6 +112,10 @@ impl Piece {
             Piece::CrLf => "\r\n",
             Piece::Echo => "@plugin=echo\nhello\n",
             Piece::EchoNamed => "@plugin=echo name=a timeout=2s\n{\"x\":1}\n",
+            Piece::EchoTimeSeries => {
+                "@plugin=echo mime=application/vnd.databook.timeseries+json\n\
+                 {\"series\":[{\"labels\":{\"a\":\"b\"},\"points\":[[0,1],[60,2]]}]}\n"
+            }
             Piece::Jq => "@plugin=jq name=b\n.x\n",
             Piece::JqInput => "@plugin=jq input=a\n.\n",
             Piece::Http => "@plugin=http\nGET http://127.0.0.1:9/\n",
@@ -145,6 +150,13 @@ impl Pos {
 
 fn range(a: Pos, b: Pos) -> Value {
     json!({"start": a.json(), "end": b.json()})
+}
+
+/// A width for `databook/render`: a screen's, or anything.
+#[derive(Arbitrary, Debug, Clone, Copy)]
+enum Width {
+    Screen(u8),
+    Any(u64),
 }
 
 #[derive(Arbitrary, Debug)]
@@ -213,7 +225,7 @@ enum Msg {
     FoldingRange(Doc),
     Results(Doc),
     Cells(Doc),
-    Render { doc: Doc, cell: Option<u8>, position: Option<Pos>, width: Option<u16> },
+    Render { doc: Doc, cell: Option<u8>, position: Option<Pos>, width: Option<Width> },
     ExecuteCommand { command: Command, args: Vec<Arg> },
     Cancel(u8),
     UnknownRequest(String),
@@ -378,8 +390,10 @@ async fn session(msgs: Vec<Msg>, within: Duration) {
                 if let Some(p) = position {
                     params["position"] = p.json();
                 }
-                if let Some(w) = width {
-                    params["width"] = json!(w);
+                match width {
+                    Some(Width::Screen(w)) => params["width"] = json!(w),
+                    Some(Width::Any(w)) => params["width"] = json!(w),
+                    None => {}
                 }
                 request("databook/render", params, &mut pending)
             }

@@ -91,6 +91,14 @@ enum Result_ {
     Error { message: String, hint: Option<String> },
 }
 
+/// The width of a reader's window: a screen's, or anything (an editor
+/// sends it).
+#[derive(Arbitrary, Debug, Clone, Copy)]
+enum Width {
+    Screen(u16),
+    Any(usize),
+}
+
 /// Where the block goes.
 #[derive(Arbitrary, Debug)]
 struct Notebook {
@@ -111,7 +119,7 @@ struct Notebook {
 struct Input {
     result: Result_,
     max_lines: u8,
-    width: u16,
+    width: Width,
     notebook: Notebook,
 }
 
@@ -151,8 +159,12 @@ fuzz_target!(|input: Input| {
                 Mime::Any(s) => s.clone(),
             };
             let data = data.text();
-            let _ = view(&mime, &data, input.width as usize);
-            let _ = view(&mime, &data, (input.width as usize).max(MIN_WIDTH));
+            let width = match input.width {
+                Width::Screen(w) => w as usize,
+                Width::Any(w) => w,
+            };
+            let _ = view(&mime, &data, width);
+            let _ = view(&mime, &data, width.max(MIN_WIDTH));
             let lines = render(&mime, &data, input.max_lines as usize);
             if input.max_lines > 0 {
                 assert!(lines.len() <= input.max_lines as usize, "at most max_lines lines");
