@@ -512,6 +512,52 @@ impl References {
         self.inputs.get(cell).copied().flatten()
     }
 
+    /// Whether some cell names cell `cell` in its `input=`.
+    pub fn has_dependents(&self, cell: usize) -> bool {
+        self.inputs.contains(&Some(cell))
+    }
+
+    /// `targets` and every cell that takes one of them, directly or through
+    /// other cells' `input=`, in document order.
+    pub fn with_dependents(&self, targets: &[usize]) -> Vec<usize> {
+        const UNKNOWN: u8 = 0;
+        const REACHES: u8 = 1;
+        const NOT: u8 = 2;
+        const VISITING: u8 = 3;
+        let cells = self.inputs.len();
+        let mut state = vec![UNKNOWN; cells];
+        for &target in targets {
+            if target < cells {
+                state[target] = REACHES;
+            }
+        }
+        // Each cell's chain of inputs is followed until a cell whose answer
+        // is known; every cell on the way shares that answer. A cycle that
+        // holds no target reaches none.
+        let mut path = Vec::new();
+        for start in 0..cells {
+            let mut at = start;
+            let verdict = loop {
+                match state[at] {
+                    REACHES => break REACHES,
+                    NOT | VISITING => break NOT,
+                    _ => {
+                        state[at] = VISITING;
+                        path.push(at);
+                        match self.input_of(at) {
+                            Some(next) => at = next,
+                            None => break NOT,
+                        }
+                    }
+                }
+            };
+            for cell in path.drain(..) {
+                state[cell] = verdict;
+            }
+        }
+        (0..cells).filter(|&c| state[c] == REACHES).collect()
+    }
+
     /// The cells to run for `targets`: each target after the cells it
     /// depends on through `input=`, every cell once, in the order the
     /// targets are given. A cycle is returned as the cells in it.

@@ -154,6 +154,35 @@ fn run_order_puts_inputs_first_and_reports_cycles() {
 }
 
 #[test]
+fn dependents_are_the_cells_whose_inputs_lead_to_a_cell() {
+    use databook_notebook::references;
+    // c takes b, b takes a (below it), d takes c; e stands alone.
+    let text = "@plugin=jq name=c input=b\n.\n@plugin=jq name=a\n.\n@plugin=jq name=b input=a\n.\n@plugin=jq name=d input=c\n.\n@plugin=jq name=e\n.\n";
+    let p = parse(text);
+    let refs = references(&p);
+    assert_eq!(
+        refs.with_dependents(&[1]),
+        [0, 1, 2, 3],
+        "a, and all that take it"
+    );
+    assert_eq!(refs.with_dependents(&[0]), [0, 3]);
+    assert_eq!(refs.with_dependents(&[3]), [3]);
+    assert_eq!(refs.with_dependents(&[4]), [4]);
+    assert!(refs.has_dependents(1) && refs.has_dependents(0) && !refs.has_dependents(3));
+    // In run order, each after its input.
+    assert_eq!(
+        refs.run_order(&refs.with_dependents(&[1])),
+        Ok(vec![1, 2, 0, 3])
+    );
+    // A cycle that holds no target is no dependent of it.
+    let cyclic =
+        "@plugin=jq name=x input=y\n.\n@plugin=jq name=y input=x\n.\n@plugin=jq name=w\n.\n";
+    let refs = references(&parse(cyclic));
+    assert_eq!(refs.with_dependents(&[2]), [2]);
+    assert_eq!(refs.with_dependents(&[0]), [0, 1]);
+}
+
+#[test]
 fn databook_options_are_read_once_typed() {
     use databook_notebook::{CheckMode, parse};
     use std::time::Duration;

@@ -31,6 +31,10 @@ pub struct RunArgs {
     /// from; repeatable.
     #[arg(long = "cell", value_name = "NAME")]
     pub cells: Vec<String>,
+    /// With `--cell`: also run every cell that takes those cells, directly
+    /// or through other cells' `input=`, after them.
+    #[arg(long, requires = "cells")]
+    pub with_dependents: bool,
     /// Run without writing, and fail with a diff when an output differs
     /// from the one in the file (a cell's `check=` says how it is compared:
     /// `exact`, `status` or `skip`).
@@ -69,7 +73,7 @@ pub async fn run(cli: &Cli, args: &RunArgs) -> anyhow::Result<ExitCode> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let parsed = parse(&text);
-    let (refs, order) = plan(path, &text, &parsed, &args.cells)?;
+    let (refs, order) = plan(path, &text, &parsed, &args.cells, args.with_dependents)?;
 
     let dir = path
         .parent()
@@ -172,6 +176,7 @@ fn plan(
     text: &str,
     parsed: &Parse,
     names: &[String],
+    with_dependents: bool,
 ) -> anyhow::Result<(References, Vec<usize>)> {
     let refs = references(parsed);
     if !refs.problems.is_empty() {
@@ -186,7 +191,10 @@ fn plan(
             if refs.problems.len() == 1 { "" } else { "s" }
         );
     }
-    let targets = targets(parsed, names)?;
+    let mut targets = targets(parsed, names)?;
+    if with_dependents {
+        targets = refs.with_dependents(&targets);
+    }
     // Cycles are among the problems above, so this only guards.
     let order = refs
         .run_order(&targets)
@@ -495,6 +503,7 @@ mod tests {
         RunArgs {
             notebook: PathBuf::from("notes.dbk"),
             cells,
+            with_dependents: false,
             check: false,
             junit: None,
             json: false,
@@ -515,10 +524,12 @@ mod tests {
         fn the_scheduler_runs_exactly_the_planned_cells_or_refuses(
             text in notebook(),
             target in prop::option::weighted(0.3, 0..12usize),
+            with_dependents in any::<bool>(),
         ) {
             let parsed = parse(&text);
             let names: Vec<String> = target.map(|t| format!("c{t}")).into_iter().collect();
-            let Ok((refs, order)) = plan(Path::new("notes.dbk"), &text, &parsed, &names) else {
+            let with_dependents = with_dependents && !names.is_empty();
+            let Ok((refs, order)) = plan(Path::new("notes.dbk"), &text, &parsed, &names, with_dependents) else {
                 // Refused: the notebook has a reference problem or the
                 // named cell does not exist.
                 let problems = references(&parsed).problems;
@@ -526,13 +537,26 @@ mod tests {
                 prop_assert!(!problems.is_empty() || !named);
                 return Ok(());
             };
-            prop_assert_eq!(Ok(order.clone()), references(&parsed).run_order(
-                &if names.is_empty() {
-                    (0..parsed.cells.len()).collect::<Vec<_>>()
-                } else {
-                    parsed.cells.iter().filter(|c| c.name() == names.first().map(String::as_str)).map(|c| c.index).take(1).collect()
-                }
-            ));
+            let mut targets: Vec<usize> = if names.is_empty() {
+                (0..parsed.cells.len()).collect()
+            } else {
+                parsed.cells.iter().filter(|c| c.name() == names.first().map(String::as_str)).map(|c| c.index).take(1).collect()
+            };
+            if with_dependents {
+                // Every cell whose chain of inputs reaches the target.
+                let target = targets[0];
+                targets = (0..parsed.cells.len())
+                    .filter(|&c| {
+                        let mut at = Some(c);
+                        (0..=parsed.cells.len()).any(|_| {
+                            let hit = at == Some(target);
+                            at = at.and_then(|a| refs.input_of(a));
+                            hit
+                        })
+                    })
+                    .collect();
+            }
+            prop_assert_eq!(Ok(order.clone()), refs.run_order(&targets));
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             let done = runtime.block_on(run_cells(&parsed, &refs, &text, &order, &HashMap::new(), &args(names)));
             let ran: HashSet<usize> = done.keys().copied().collect();

@@ -145,6 +145,33 @@ fn cell_runs_only_that_cell_and_its_inputs() {
 }
 
 #[test]
+fn with_dependents_runs_the_cell_then_what_takes_it() {
+    let home = tempfile::tempdir().unwrap();
+    // `second` takes `first`; `third` takes nothing and is left alone.
+    let content = format!("{NOTEBOOK}@plugin=echo name=third\nnot run\n");
+    notebook(home.path(), &content);
+    let output = run(
+        home.path(),
+        &[
+            "notes.dbk",
+            "--cell",
+            "first",
+            "--with-dependents",
+            "--json",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let names: Vec<String> = text(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap()["name"].to_string())
+        .collect();
+    assert_eq!(names, ["\"first\"", "\"second\""]);
+
+    let output = run(home.path(), &["notes.dbk", "--with-dependents"]);
+    assert_eq!(output.status.code(), Some(2), "it needs --cell");
+}
+
+#[test]
 fn json_prints_each_full_result() {
     let home = tempfile::tempdir().unwrap();
     notebook(home.path(), NOTEBOOK);

@@ -1,27 +1,30 @@
-//! Code lenses (`▶ Run`, `✕ Clear` on each cell, `▶ Run all`, `✕ Clear all`
+//! Code lenses (`▶ Run`, `▶ Run with dependents` where a cell takes it,
+//! `✕ Clear` on each cell, `▶ Run all`, `✕ Clear all`
 //! at the top) and code actions (the same commands on the cell under the
 //! cursor, for editors without lenses such as Helix, and quick fixes).
 
 use std::collections::HashMap;
 
-use serde_json::{Value, json};
+use databook_notebook::{CellAnchor, references};
 use tower_lsp_server::ls_types::*;
 
+use super::ext::DatabookCommand;
 use super::{State, convert, diagnostics};
 
-fn command(title: &str, name: &str, arguments: Vec<Value>) -> Command {
-    Command {
-        title: title.into(),
-        command: name.into(),
-        arguments: Some(arguments),
+fn lens(range: Range, title: &str, command: DatabookCommand) -> CodeLens {
+    CodeLens {
+        range,
+        command: Some(command.to_lsp(title)),
+        data: None,
     }
 }
 
-/// The arguments that identify a cell to `databook.run` and `databook.clear`:
-/// the document, the cell's index and its header's text (to find it again if
-/// the document changed).
-fn cell_arguments(uri: &Uri, index: usize, header: &str) -> Vec<Value> {
-    vec![json!(uri), json!(index), json!(header)]
+/// The anchor that finds cell `index` again, from its header's text.
+fn anchor(index: usize, header: &str) -> CellAnchor {
+    CellAnchor {
+        index,
+        header: header.to_string(),
+    }
 }
 
 pub fn code_lenses(state: &State, uri: &Uri) -> Option<Vec<CodeLens>> {
@@ -29,37 +32,37 @@ pub fn code_lenses(state: &State, uri: &Uri) -> Option<Vec<CodeLens>> {
     let mut lenses = Vec::new();
     let top = Range::default();
     if !snapshot.parse().cells.is_empty() {
-        lenses.push(CodeLens {
-            range: top,
-            command: Some(command("▶ Run all", "databook.runAll", vec![json!(uri)])),
-            data: None,
-        });
-        lenses.push(CodeLens {
-            range: top,
-            command: Some(command(
-                "✕ Clear all",
-                "databook.clearAll",
-                vec![json!(uri)],
-            )),
-            data: None,
-        });
+        lenses.push(lens(top, "▶ Run all", DatabookCommand::RunAll(uri.clone())));
+        lenses.push(lens(
+            top,
+            "✕ Clear all",
+            DatabookCommand::ClearAll(uri.clone()),
+        ));
     }
+    let refs = references(snapshot.parse());
     let mut positions = convert::Positions::new(&snapshot.rope, snapshot.text());
     for cell in &snapshot.parse().cells {
         let range = positions.range(&cell.header.range);
-        let header = &snapshot.text()[cell.header.range.clone()];
-        let arguments = cell_arguments(uri, cell.index, header);
-        lenses.push(CodeLens {
+        let cell_anchor = anchor(cell.index, &snapshot.text()[cell.header.range.clone()]);
+        lenses.push(lens(
             range,
-            command: Some(command("▶ Run", "databook.run", arguments.clone())),
-            data: None,
-        });
-        if cell.output.is_some() {
-            lenses.push(CodeLens {
+            "▶ Run",
+            DatabookCommand::Run(uri.clone(), cell_anchor.clone()),
+        ));
+        // Only where it differs from Run: a cell that some cell takes.
+        if refs.has_dependents(cell.index) {
+            lenses.push(lens(
                 range,
-                command: Some(command("✕ Clear", "databook.clear", arguments)),
-                data: None,
-            });
+                "▶ Run with dependents",
+                DatabookCommand::RunWithDependents(uri.clone(), cell_anchor.clone()),
+            ));
+        }
+        if cell.output.is_some() {
+            lenses.push(lens(
+                range,
+                "✕ Clear",
+                DatabookCommand::Clear(uri.clone(), cell_anchor),
+            ));
         }
     }
     Some(lenses)
@@ -98,28 +101,30 @@ pub fn code_actions(state: &State, params: CodeActionParams) -> Option<CodeActio
 
     // The cell under the cursor: its whole extent, output included.
     if let Some(cell) = snapshot.parse().cell_at(start) {
-        let header = &snapshot.text()[cell.header.range.clone()];
-        let arguments = cell_arguments(uri, cell.index, header);
-        let mut push = |title: &str, cmd: Command| {
+        let cell_anchor = anchor(cell.index, &snapshot.text()[cell.header.range.clone()]);
+        let mut push = |title: &str, command: DatabookCommand| {
             actions.push(CodeActionOrCommand::CodeAction(CodeAction {
                 title: title.into(),
                 kind: Some(CodeActionKind::EMPTY),
-                command: Some(cmd),
+                command: Some(command.to_lsp(title)),
                 ..Default::default()
             }));
         };
         push(
             "Run cell",
-            command("Run cell", "databook.run", arguments.clone()),
+            DatabookCommand::Run(uri.clone(), cell_anchor.clone()),
         );
-        push(
-            "Run all",
-            command("Run all", "databook.runAll", vec![json!(uri)]),
-        );
+        if references(snapshot.parse()).has_dependents(cell.index) {
+            push(
+                "Run with dependents",
+                DatabookCommand::RunWithDependents(uri.clone(), cell_anchor.clone()),
+            );
+        }
+        push("Run all", DatabookCommand::RunAll(uri.clone()));
         if cell.output.is_some() {
             push(
                 "Clear output",
-                command("Clear output", "databook.clear", arguments),
+                DatabookCommand::Clear(uri.clone(), cell_anchor),
             );
         }
     }

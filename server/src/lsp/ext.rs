@@ -18,6 +18,8 @@ use tower_lsp_server::ls_types::{Command, ExecuteCommandParams, Position, Range,
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DatabookCommand {
     Run(Uri, CellAnchor),
+    /// The cell, then every cell that takes it, directly or not.
+    RunWithDependents(Uri, CellAnchor),
     RunAll(Uri),
     Clear(Uri, CellAnchor),
     ClearAll(Uri),
@@ -27,8 +29,9 @@ pub enum DatabookCommand {
 
 impl DatabookCommand {
     /// Every command's name, as the server announces them.
-    pub const NAMES: [&'static str; 5] = [
+    pub const NAMES: [&'static str; 6] = [
         "databook.run",
+        "databook.runWithDependents",
         "databook.runAll",
         "databook.clear",
         "databook.clearAll",
@@ -38,6 +41,7 @@ impl DatabookCommand {
     pub fn name(&self) -> &'static str {
         match self {
             DatabookCommand::Run(..) => "databook.run",
+            DatabookCommand::RunWithDependents(..) => "databook.runWithDependents",
             DatabookCommand::RunAll(_) => "databook.runAll",
             DatabookCommand::Clear(..) => "databook.clear",
             DatabookCommand::ClearAll(_) => "databook.clearAll",
@@ -49,9 +53,9 @@ impl DatabookCommand {
     /// header text]` for a cell.
     pub fn to_lsp(&self, title: &str) -> Command {
         let (uri, cell) = match self {
-            DatabookCommand::Run(uri, cell) | DatabookCommand::Clear(uri, cell) => {
-                (uri, Some(cell))
-            }
+            DatabookCommand::Run(uri, cell)
+            | DatabookCommand::RunWithDependents(uri, cell)
+            | DatabookCommand::Clear(uri, cell) => (uri, Some(cell)),
             DatabookCommand::RunAll(uri) | DatabookCommand::ClearAll(uri) => (uri, None),
             DatabookCommand::Cancel(uri, cell) => (uri, cell.as_ref()),
         };
@@ -80,6 +84,9 @@ impl DatabookCommand {
             || Error::invalid_params("the arguments must be [uri, cell index, header text]");
         Ok(match params.command.as_str() {
             "databook.run" => DatabookCommand::Run(uri, cell.ok_or_else(needs_cell)?),
+            "databook.runWithDependents" => {
+                DatabookCommand::RunWithDependents(uri, cell.ok_or_else(needs_cell)?)
+            }
             "databook.runAll" => DatabookCommand::RunAll(uri),
             "databook.clear" => DatabookCommand::Clear(uri, cell.ok_or_else(needs_cell)?),
             "databook.clearAll" => DatabookCommand::ClearAll(uri),
@@ -220,6 +227,7 @@ mod tests {
         };
         for command in [
             DatabookCommand::Run(uri.clone(), anchor.clone()),
+            DatabookCommand::RunWithDependents(uri.clone(), anchor.clone()),
             DatabookCommand::RunAll(uri.clone()),
             DatabookCommand::Clear(uri.clone(), anchor.clone()),
             DatabookCommand::ClearAll(uri.clone()),

@@ -237,7 +237,17 @@ pub async fn execute(
             let order = references(snapshot.parse())
                 .run_order(&[cell])
                 .map_err(|cycle| Error::invalid_params(cycle_message(&snapshot, &cycle)))?;
-            run_cells(client, state, &uri, &snapshot, order, Some(cell)).await
+            run_cells(client, state, &uri, &snapshot, order, Some(&[cell])).await
+        }
+        DatabookCommand::RunWithDependents(uri, anchor) => {
+            let snapshot = document(state, &uri)?;
+            let cell = find(&snapshot, &anchor)?;
+            let refs = references(snapshot.parse());
+            let forced = refs.with_dependents(&[cell]);
+            let order = refs
+                .run_order(&forced)
+                .map_err(|cycle| Error::invalid_params(cycle_message(&snapshot, &cycle)))?;
+            run_cells(client, state, &uri, &snapshot, order, Some(&forced)).await
         }
         DatabookCommand::RunAll(uri) => {
             let snapshot = document(state, &uri)?;
@@ -324,15 +334,15 @@ fn cycle_message(snapshot: &Snapshot, cycle: &[usize]) -> String {
 }
 
 /// Runs `order` (cells of `snapshot`, dependencies first). Cells other than
-/// `target` whose latest result is already known are not run again, so that
-/// running one cell runs only the inputs it lacks.
+/// those `forced` (all, when `None`) whose latest result succeeded are not
+/// run again, so that running one cell runs only the inputs it lacks.
 async fn run_cells(
     client: &Client,
     state: &std::sync::Arc<State>,
     uri: &Uri,
     snapshot: &Snapshot,
     order: Vec<usize>,
-    target: Option<usize>,
+    forced: Option<&[usize]>,
 ) -> Result<Option<Value>> {
     let mut summary = Vec::new();
     // Read once for the whole command, not once per cell it runs.
@@ -344,7 +354,7 @@ async fn run_cells(
         let input = refs
             .input_of(index)
             .and_then(|input| CellAnchor::of(snapshot.parse(), snapshot.text(), input));
-        let is_dependency = target.is_some_and(|t| t != index);
+        let is_dependency = forced.is_some_and(|forced| !forced.contains(&index));
         if is_dependency
             && state
                 .runs

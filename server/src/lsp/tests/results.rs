@@ -255,3 +255,58 @@ async fn lenses_are_refreshed_only_for_an_editor_that_can() {
         assert_eq!(refreshes.len(), usize::from(support), "support: {support}");
     }
 }
+
+/// `▶ Run with dependents` is offered on the cells that some cell takes,
+/// and runs the cell, then every cell that takes it, directly or not, in
+/// order, even those that have a result already; other cells are left.
+#[tokio::test]
+async fn run_with_dependents_reruns_what_takes_the_cell_in_order() {
+    let root = tempfile::tempdir().unwrap();
+    let text = "@plugin=echo name=src\nfirst\n\n@plugin=misbehave name=mid input=src\ninput\n\n@plugin=misbehave name=leaf input=mid\ninput\n\n@plugin=echo name=other\nalone\n";
+    let (mut editor, uri) = open_in(root.path(), text).await;
+    let lenses = editor
+        .request(
+            "textDocument/codeLens",
+            json!({"textDocument": {"uri": uri}}),
+        )
+        .await;
+    let with_dependents: Vec<Value> = lenses
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["command"]["title"] == "▶ Run with dependents")
+        .map(|l| l["command"]["arguments"][2].clone())
+        .collect();
+    assert_eq!(
+        with_dependents,
+        [
+            json!("@plugin=echo name=src"),
+            json!("@plugin=misbehave name=mid input=src")
+        ]
+    );
+
+    let command = json!({"command": "databook.runWithDependents", "arguments": [uri, 0, "@plugin=echo name=src"]});
+    let ran = editor
+        .request("workspace/executeCommand", command.clone())
+        .await;
+    let cells: Vec<&Value> = ran["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| &r["cell"])
+        .collect();
+    assert_eq!(cells, [&json!(0), &json!(1), &json!(2)], "{ran}");
+    let text = editor.text(&uri);
+    assert!(text.contains("> text/plain: text/plain: first\n"), "{text}");
+    assert!(!text.contains("> alone"), "{text}");
+
+    // The source changes: its dependents run again though they have results.
+    editor.edit(&uri, (1, 0), (1, 5), "second").await;
+    editor.request("workspace/executeCommand", command).await;
+    let text = editor.text(&uri);
+    assert!(
+        text.contains("> text/plain: text/plain: second\n"),
+        "{text}"
+    );
+    assert!(!text.contains("first\n@"), "{text}");
+}
