@@ -267,8 +267,13 @@ pub struct Workspace {
     pub file: Option<PathBuf>,
     /// Extra plugin folders (`plugins = [...]`), made absolute.
     pub plugin_dirs: Vec<PathBuf>,
-    /// Values handed to plugins that may read them (`[env]`).
+    /// Values handed to plugins that may read them (`[env]`), with the
+    /// current environment's laid over them.
     pub env: BTreeMap<String, String>,
+    /// Named sets of values laid over `[env]` (`[environments.NAME]`).
+    pub environments: BTreeMap<String, BTreeMap<String, String>>,
+    /// The environment whose values `env` holds, if one was chosen.
+    pub environment: Option<String>,
     /// Per-plugin permission changes (`[plugin.NAME.permissions]`).
     pub overrides: BTreeMap<String, PermissionOverride>,
 }
@@ -292,6 +297,8 @@ struct RawWorkspace {
     plugins: Vec<String>,
     #[serde(default)]
     env: BTreeMap<String, String>,
+    #[serde(default)]
+    environments: BTreeMap<String, BTreeMap<String, String>>,
     #[serde(default)]
     plugin: BTreeMap<String, RawPluginSettings>,
 }
@@ -374,8 +381,52 @@ impl Workspace {
             root,
             file: Some(file.to_path_buf()),
             env: raw.env,
+            environments: raw.environments,
+            environment: None,
             overrides,
         })
+    }
+
+    /// The workspace with environment `name` current: its values laid over
+    /// `[env]` (the others are kept). An environment the workspace does not
+    /// define is an error that names those it does.
+    pub fn with_environment(mut self, name: &str) -> Result<Workspace, ConfigError> {
+        let Some(values) = self.environments.get(name) else {
+            let file = self
+                .file
+                .clone()
+                .unwrap_or_else(|| self.root.join(WORKSPACE_FILE));
+            let known: Vec<&str> = self.environments.keys().map(String::as_str).collect();
+            let message = match (
+                databook_stdx::suggestions(name, known.iter().copied()).first(),
+                known.is_empty(),
+            ) {
+                (_, true) if self.file.is_none() => format!(
+                    "there is no environment {name:?}: no {WORKSPACE_FILE} was found to define it"
+                ),
+                (_, true) => format!(
+                    "there is no environment {name:?}: this file defines none ([environments.NAME])"
+                ),
+                (Some(best), _) => {
+                    format!("there is no environment {name:?} (did you mean {best:?}?)")
+                }
+                (None, _) => format!(
+                    "there is no environment {name:?}; the environments are: {}",
+                    known.join(", ")
+                ),
+            };
+            return Err(ConfigError {
+                file,
+                line: None,
+                key: Some("environments".into()),
+                message,
+            });
+        };
+        for (key, value) in values {
+            self.env.insert(key.clone(), value.clone());
+        }
+        self.environment = Some(name.to_string());
+        Ok(self)
     }
 }
 
@@ -529,6 +580,46 @@ http = ["https://api.example.com"]
         let http = ws.overrides["http"].http.as_ref().unwrap();
         assert_eq!(http[0].to_string(), "https://api.example.com");
         assert_eq!(ws.overrides["http"].env, None);
+    }
+
+    #[test]
+    fn an_environment_lays_its_values_over_env() {
+        let text = r#"[env]
+PROMETHEUS_URL = "http://127.0.0.1:9090"
+TEAM = "core"
+
+[environments.staging]
+PROMETHEUS_URL = "http://127.0.0.1:9191"
+
+[environments.prod]
+PROMETHEUS_URL = "http://127.0.0.1:9292"
+"#;
+        let ws = Workspace::parse(text, Path::new("/w/databook.toml")).unwrap();
+        assert_eq!(ws.environment, None);
+        assert_eq!(ws.env["PROMETHEUS_URL"], "http://127.0.0.1:9090");
+        let staging = ws.clone().with_environment("staging").unwrap();
+        assert_eq!(staging.environment.as_deref(), Some("staging"));
+        assert_eq!(staging.env["PROMETHEUS_URL"], "http://127.0.0.1:9191");
+        assert_eq!(staging.env["TEAM"], "core", "the others are kept");
+        let error = ws
+            .clone()
+            .with_environment("stagin")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            error,
+            "/w/databook.toml: environments: there is no environment \"stagin\" (did you mean \"staging\"?)"
+        );
+        let error = ws.with_environment("qa").unwrap_err().to_string();
+        assert!(
+            error.ends_with("the environments are: prod, staging"),
+            "{error}"
+        );
+        let error = Workspace::default()
+            .with_environment("qa")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("no databook.toml was found"), "{error}");
     }
 
     #[test]

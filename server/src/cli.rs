@@ -25,6 +25,11 @@ pub struct Cli {
     #[arg(long, value_name = "SIZE", global = true, default_value = "2GiB")]
     pub memory_budget: ByteSize,
 
+    /// The environment whose values (`[environments.NAME]` in
+    /// `databook.toml`) are laid over `[env]` for this command.
+    #[arg(long = "env", value_name = "NAME", global = true, env = "DATABOOK_ENV")]
+    pub environment: Option<String>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -75,7 +80,10 @@ impl Cli {
     /// The same, for a workspace found from `dir` upwards.
     pub fn setup_at(&self, dir: &std::path::Path) -> anyhow::Result<Setup> {
         let dir = std::path::absolute(dir).context("cannot resolve the folder")?;
-        let workspace = Workspace::discover(&dir)?;
+        let mut workspace = Workspace::discover(&dir)?;
+        if let Some(name) = &self.environment {
+            workspace = workspace.with_environment(name)?;
+        }
         let search = search_path(&self.plugin_dirs, &workspace);
         let runtime = Runtime::new(RuntimeOptions {
             memory_budget: self.memory_budget,

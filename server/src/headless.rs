@@ -80,6 +80,7 @@ pub async fn run(cli: &Cli, args: &RunArgs) -> anyhow::Result<ExitCode> {
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     let setup = cli.setup_at(dir)?;
+    let environment = setup.workspace.environment.as_deref();
     let mut plugins: HashMap<String, Result<Plugin, String>> = HashMap::new();
     for &index in &order {
         if let Some(name) = parsed.cells[index].plugin()
@@ -106,7 +107,8 @@ pub async fn run(cli: &Cli, args: &RunArgs) -> anyhow::Result<ExitCode> {
     if args.json {
         let mut stdout = std::io::stdout().lock();
         for &index in &order {
-            writeln!(stdout, "{}", json_line(&parsed, index, &ran[&index]))?;
+            let line = json_line(&parsed, index, &ran[&index], environment);
+            writeln!(stdout, "{line}")?;
         }
     }
     if args.show {
@@ -334,7 +336,15 @@ fn progress_bar(cells: usize) -> Option<indicatif::ProgressBar> {
     Some(bar)
 }
 
-fn json_line(parsed: &Parse, index: usize, ran: &RunReport) -> serde_json::Value {
+/// A cell's full result as a line of JSON; `environment` is the one that
+/// ran it (the output block never says, so that switching does not churn
+/// the file).
+fn json_line(
+    parsed: &Parse,
+    index: usize,
+    ran: &RunReport,
+    environment: Option<&str>,
+) -> serde_json::Value {
     let cell = &parsed.cells[index];
     let (status, mime, data) = match &ran.result {
         Ok(output) => ("ok", output.mime.as_str(), output.data.clone()),
@@ -349,6 +359,7 @@ fn json_line(parsed: &Parse, index: usize, ran: &RunReport) -> serde_json::Value
         "data": data,
         "hint": ran.result.as_ref().err().and_then(|f| f.hint()),
         "elapsed_ms": ran.elapsed.as_secs_f64() * 1000.0,
+        "environment": environment,
         "logs": ran.logs.iter().map(|l| json!({"level": l.level.to_string(), "message": l.message})).collect::<Vec<_>>(),
     })
 }

@@ -411,3 +411,73 @@ fn the_prometheus_example_checks_by_status() {
         assert_eq!(cell.option("check"), Some("status"));
     }
 }
+
+/// Two real Prometheus servers, one per environment: `[env]` points the
+/// `prometheus` plugin at the first, `--env prod` (or `DATABOOK_ENV`) at
+/// the second, and the plugin's grant (`$PROMETHEUS_URL`) follows; the
+/// output block does not say which ran, `--json` does.
+#[test]
+fn environments_switch_the_server_a_cell_queries() {
+    let (staging_port, prod_port) = (common::free_port(), common::free_port());
+    let _staging = common::Prometheus::start(
+        staging_port,
+        "staging",
+        &format!("127.0.0.1:{staging_port}"),
+    );
+    let _prod = common::Prometheus::start(prod_port, "prod", &format!("127.0.0.1:{prod_port}"));
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(
+        home.path().join("databook.toml"),
+        format!(
+            "[env]\nPROMETHEUS_URL = \"http://127.0.0.1:{staging_port}\"\n\n\
+             [environments.prod]\nPROMETHEUS_URL = \"http://127.0.0.1:{prod_port}\"\n"
+        ),
+    )
+    .unwrap();
+    let path = notebook(home.path(), "@plugin=prometheus name=up\nup\n");
+
+    // The job each server scrapes itself as, once it has: at most 30 s.
+    let job_seen = |extra: &[&str], env: Option<&str>| -> (String, serde_json::Value) {
+        for _ in 0..150 {
+            let mut command = databook_run(home.path(), &["notes.dbk", "--json"]);
+            command.args(extra);
+            if let Some(env) = env {
+                command.env("DATABOOK_ENV", env);
+            }
+            let output = command.output().unwrap();
+            let line: serde_json::Value =
+                serde_json::from_str(text(&output.stdout).lines().next().unwrap_or("null"))
+                    .unwrap_or_default();
+            let data = line["data"].as_str().unwrap_or_default().to_string();
+            for job in ["staging", "prod"] {
+                if data.contains(&format!("\"{job}\"")) {
+                    return (job.to_string(), line["environment"].clone());
+                }
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        panic!("no server answered with data within 30 s");
+    };
+    assert_eq!(
+        job_seen(&[], None),
+        ("staging".into(), serde_json::Value::Null)
+    );
+    let written = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        written.contains("staging") && !written.contains("environment"),
+        "{written}"
+    );
+    assert_eq!(
+        job_seen(&["--env", "prod"], None),
+        ("prod".into(), "prod".into())
+    );
+    assert_eq!(job_seen(&[], Some("prod")), ("prod".into(), "prod".into()));
+
+    let output = run(home.path(), &["notes.dbk", "--env", "prd"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        text(&output.stderr).contains("there is no environment \"prd\" (did you mean \"prod\"?)"),
+        "{}",
+        text(&output.stderr)
+    );
+}

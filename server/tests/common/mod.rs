@@ -30,7 +30,9 @@ pub fn databook_program(program: &Path, home: &Path) -> Command {
         .env("XDG_DATA_HOME", home.join("data"))
         .env("XDG_CACHE_HOME", home.join("cache"))
         .env_remove("DATABOOK_PLUGINS")
-        .env_remove("DATABOOK_LOG");
+        .env_remove("DATABOOK_LOG")
+        .env_remove("DATABOOK_ENV")
+        .env_remove("PROMETHEUS_URL");
     command
 }
 
