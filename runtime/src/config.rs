@@ -267,12 +267,12 @@ pub struct Workspace {
     pub file: Option<PathBuf>,
     /// Extra plugin folders (`plugins = [...]`), made absolute.
     pub plugin_dirs: Vec<PathBuf>,
-    /// Values handed to plugins that may read them (`[env]`), with the
-    /// current environment's laid over them.
+    /// Values handed to plugins that may read them (`[env]`); see
+    /// [`Workspace::value`] for the order in which values are looked for.
     pub env: BTreeMap<String, String>,
     /// Named sets of values laid over `[env]` (`[environments.NAME]`).
     pub environments: BTreeMap<String, BTreeMap<String, String>>,
-    /// The environment whose values `env` holds, if one was chosen.
+    /// The environment chosen, if one was.
     pub environment: Option<String>,
     /// Per-plugin permission changes (`[plugin.NAME.permissions]`).
     pub overrides: BTreeMap<String, PermissionOverride>,
@@ -387,11 +387,11 @@ impl Workspace {
         })
     }
 
-    /// The workspace with environment `name` current: its values laid over
-    /// `[env]` (the others are kept). An environment the workspace does not
+    /// The workspace with environment `name` chosen: its values come first
+    /// (see [`Workspace::value`]). An environment the workspace does not
     /// define is an error that names those it does.
     pub fn with_environment(mut self, name: &str) -> Result<Workspace, ConfigError> {
-        let Some(values) = self.environments.get(name) else {
+        if !self.environments.contains_key(name) {
             let file = self
                 .file
                 .clone()
@@ -421,12 +421,21 @@ impl Workspace {
                 key: Some("environments".into()),
                 message,
             });
-        };
-        for (key, value) in values {
-            self.env.insert(key.clone(), value.clone());
         }
         self.environment = Some(name.to_string());
         Ok(self)
+    }
+
+    /// The value of variable `var`: the chosen environment's, which the
+    /// user picked for this run and so comes first; then the process's
+    /// (`process_env`); then `[env]`'s, the workspace's default.
+    pub fn value(&self, var: &str, process_env: impl Fn(&str) -> Option<String>) -> Option<String> {
+        self.environment
+            .as_ref()
+            .and_then(|name| self.environments.get(name))
+            .and_then(|values| values.get(var).cloned())
+            .or_else(|| process_env(var))
+            .or_else(|| self.env.get(var).cloned())
     }
 }
 
@@ -597,10 +606,30 @@ PROMETHEUS_URL = "http://127.0.0.1:9292"
         let ws = Workspace::parse(text, Path::new("/w/databook.toml")).unwrap();
         assert_eq!(ws.environment, None);
         assert_eq!(ws.env["PROMETHEUS_URL"], "http://127.0.0.1:9090");
+        let none = |_: &str| None;
+        let process = |var: &str| (var != "TEAM").then(|| "from the shell".to_string());
+        assert_eq!(
+            ws.value("PROMETHEUS_URL", none).unwrap(),
+            "http://127.0.0.1:9090"
+        );
+        assert_eq!(
+            ws.value("PROMETHEUS_URL", process).unwrap(),
+            "from the shell"
+        );
         let staging = ws.clone().with_environment("staging").unwrap();
         assert_eq!(staging.environment.as_deref(), Some("staging"));
-        assert_eq!(staging.env["PROMETHEUS_URL"], "http://127.0.0.1:9191");
-        assert_eq!(staging.env["TEAM"], "core", "the others are kept");
+        // The environment chosen comes before the process's values, which
+        // come before [env]'s.
+        assert_eq!(
+            staging.value("PROMETHEUS_URL", process).unwrap(),
+            "http://127.0.0.1:9191"
+        );
+        assert_eq!(
+            staging.value("TEAM", process).unwrap(),
+            "core",
+            "the others are kept"
+        );
+        assert_eq!(staging.value("OTHER", process).unwrap(), "from the shell");
         let error = ws
             .clone()
             .with_environment("stagin")

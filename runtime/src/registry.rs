@@ -159,7 +159,7 @@ fn prepare_found(
     name: &str,
     source: &Source,
 ) -> Result<Plugin, LoadError> {
-    let lookup = |var: &str| process_env(var).or_else(|| workspace.env.get(var).cloned());
+    let lookup = |var: &str| workspace.value(var, process_env);
     let permissions = |manifest: &crate::config::Manifest| {
         manifest
             .permissions

@@ -118,7 +118,8 @@ pub async fn run(cli: &Cli, args: &RunArgs) -> anyhow::Result<ExitCode> {
             .unwrap_or(80);
         let mut stdout = std::io::stdout().lock();
         for &index in &order {
-            let text = results::report_text(&label(&parsed, index), &ran[&index], width);
+            let text =
+                results::report_text(&label(&parsed, index), &ran[&index], environment, width);
             writeln!(stdout, "{}", escape_controls(&text))?;
         }
     }

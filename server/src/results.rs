@@ -45,6 +45,8 @@ pub enum StoreError {
 pub struct Kept {
     pub anchor: CellAnchor,
     pub report: RunReport,
+    /// The environment the run had (`[environments.NAME]`), if any.
+    pub environment: Option<String>,
 }
 
 /// The file that keeps the results of `notebook`: under `root` (the
@@ -94,6 +96,8 @@ struct Entry {
     elapsed_ms: u64,
     #[serde(default)]
     logs: Vec<Log>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    environment: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, PartialEq, Eq)]
@@ -137,6 +141,7 @@ impl Entry {
                     message: l.message.clone(),
                 })
                 .collect(),
+            environment: kept.environment.clone(),
         }
     }
 
@@ -172,6 +177,7 @@ impl Entry {
                     .collect(),
                 elapsed: Duration::from_millis(self.elapsed_ms),
             },
+            environment: self.environment,
         }
     }
 }
@@ -243,19 +249,32 @@ pub fn write(file: &Path, bytes: &[u8]) -> Result<(), StoreError> {
 }
 
 /// A run's full result as plain text, `width` columns wide where the
-/// result is drawn (a chart): a line saying how it went, the result (a
-/// table aligned, JSON pretty-printed, a time series as a chart with axes
-/// and a legend), the error and hint of a failed run, and the log.
-pub fn report_text(label: &str, report: &RunReport, width: usize) -> String {
+/// result is drawn (a chart): a line saying how it went (and in which
+/// environment), the result (a table aligned, JSON pretty-printed, a time
+/// series as a chart with axes and a legend), the error and hint of a
+/// failed run, and the log.
+pub fn report_text(
+    label: &str,
+    report: &RunReport,
+    environment: Option<&str>,
+    width: usize,
+) -> String {
     let ms = report.elapsed.as_millis();
     let mut out = String::new();
+    let environment = environment
+        .map(|e| format!(" · environment {e}"))
+        .unwrap_or_default();
     let lines = match &report.result {
         Ok(output) => {
-            let _ = writeln!(out, "{label} · ok in {ms} ms · {}\n", output.mime);
+            let _ = writeln!(
+                out,
+                "{label} · ok in {ms} ms · {}{environment}\n",
+                output.mime
+            );
             view(&output.mime, &output.data, width)
         }
         Err(failure) => {
-            let _ = writeln!(out, "{label} · error after {ms} ms\n");
+            let _ = writeln!(out, "{label} · error after {ms} ms{environment}\n");
             render_error(&failure.to_string(), failure.hint())
         }
     };
@@ -290,6 +309,7 @@ mod tests {
                 }],
                 elapsed: Duration::from_millis(42),
             },
+            environment: None,
         }
     }
 
@@ -364,6 +384,7 @@ mod tests {
                 }),
             )
             .report,
+            None,
             80,
         );
         assert_eq!(
@@ -377,9 +398,9 @@ mod tests {
                 hint: Some("look".into()),
             }),
         );
-        let text = report_text("c", &failed.report, 80);
+        let text = report_text("c", &failed.report, Some("staging"), 80);
         assert!(
-            text.starts_with("c · error after 42 ms\n\nboom\nhint: look\n"),
+            text.starts_with("c · error after 42 ms · environment staging\n\nboom\nhint: look\n"),
             "{text}"
         );
     }

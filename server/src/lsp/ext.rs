@@ -25,17 +25,21 @@ pub enum DatabookCommand {
     ClearAll(Uri),
     /// Every run of the document, or those of one cell.
     Cancel(Uri, Option<CellAnchor>),
+    /// Makes an environment current (none: `[env]` alone) for every later
+    /// run, completion and check.
+    SetEnvironment(Option<String>),
 }
 
 impl DatabookCommand {
     /// Every command's name, as the server announces them.
-    pub const NAMES: [&'static str; 6] = [
+    pub const NAMES: [&'static str; 7] = [
         "databook.run",
         "databook.runWithDependents",
         "databook.runAll",
         "databook.clear",
         "databook.clearAll",
         "databook.cancel",
+        "databook.setEnvironment",
     ];
 
     pub fn name(&self) -> &'static str {
@@ -46,23 +50,28 @@ impl DatabookCommand {
             DatabookCommand::Clear(..) => "databook.clear",
             DatabookCommand::ClearAll(_) => "databook.clearAll",
             DatabookCommand::Cancel(..) => "databook.cancel",
+            DatabookCommand::SetEnvironment(_) => "databook.setEnvironment",
         }
     }
 
     /// The command with its arguments: `[uri]`, or `[uri, cell index,
-    /// header text]` for a cell.
+    /// header text]` for a cell, or `[name]` for an environment.
     pub fn to_lsp(&self, title: &str) -> Command {
-        let (uri, cell) = match self {
+        let on = |uri: &Uri, cell: Option<&CellAnchor>| {
+            let mut arguments = vec![json!(uri)];
+            if let Some(cell) = cell {
+                arguments.extend([json!(cell.index), json!(cell.header)]);
+            }
+            arguments
+        };
+        let arguments = match self {
             DatabookCommand::Run(uri, cell)
             | DatabookCommand::RunWithDependents(uri, cell)
-            | DatabookCommand::Clear(uri, cell) => (uri, Some(cell)),
-            DatabookCommand::RunAll(uri) | DatabookCommand::ClearAll(uri) => (uri, None),
-            DatabookCommand::Cancel(uri, cell) => (uri, cell.as_ref()),
+            | DatabookCommand::Clear(uri, cell) => on(uri, Some(cell)),
+            DatabookCommand::RunAll(uri) | DatabookCommand::ClearAll(uri) => on(uri, None),
+            DatabookCommand::Cancel(uri, cell) => on(uri, cell.as_ref()),
+            DatabookCommand::SetEnvironment(name) => vec![json!(name)],
         };
-        let mut arguments = vec![json!(uri)];
-        if let Some(cell) = cell {
-            arguments.extend([json!(cell.index), json!(cell.header)]);
-        }
         Command {
             title: title.into(),
             command: self.name().into(),
@@ -73,6 +82,18 @@ impl DatabookCommand {
     /// Reads a `workspace/executeCommand` request.
     pub fn from_lsp(params: &ExecuteCommandParams) -> Result<DatabookCommand> {
         let arguments = &params.arguments;
+        if params.command == "databook.setEnvironment" {
+            // `[name]`, `[null]` or `[]`: no argument is no environment.
+            return match arguments.first() {
+                None | Some(Value::Null) => Ok(DatabookCommand::SetEnvironment(None)),
+                Some(Value::String(name)) => {
+                    Ok(DatabookCommand::SetEnvironment(Some(name.clone())))
+                }
+                Some(other) => Err(Error::invalid_params(format!(
+                    "the argument must be an environment's name or null, not {other}"
+                ))),
+            };
+        }
         let uri: Uri = argument(arguments, 0).ok_or_else(|| {
             Error::invalid_params("the first argument must be the document's URI")
         })?;
@@ -117,12 +138,20 @@ pub struct OutputParams {
     pub data: String,
     pub elapsed_ms: u64,
     pub logs: Vec<LogEntry>,
+    /// The environment the run had, if one was chosen.
+    pub environment: Option<String>,
 }
 
 impl OutputParams {
     /// A run of cell `cell` (named `name`) as the protocol shows it: a
     /// failure as `text/plain` with its message.
-    pub fn of(uri: &Uri, cell: usize, name: Option<&str>, report: &RunReport) -> OutputParams {
+    pub fn of(
+        uri: &Uri,
+        cell: usize,
+        name: Option<&str>,
+        report: &RunReport,
+        environment: Option<String>,
+    ) -> OutputParams {
         let (status, mime, data) = match &report.result {
             Ok(output) => ("ok", output.mime.clone(), output.data.clone()),
             Err(failure) => ("error", "text/plain".to_string(), failure.to_string()),
@@ -143,6 +172,7 @@ impl OutputParams {
                     message: l.message.clone(),
                 })
                 .collect(),
+            environment,
         }
     }
 }
@@ -191,6 +221,15 @@ pub struct CellInfo {
     pub header_range: Range,
 }
 
+/// `databook/environments`: the environments and the current one.
+pub const ENVIRONMENTS: &str = "databook/environments";
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Environments {
+    pub current: Option<String>,
+    pub environments: Vec<String>,
+}
+
 /// `databook/render`: a cell's latest full result as plain text.
 pub const RENDER: &str = "databook/render";
 
@@ -233,6 +272,8 @@ mod tests {
             DatabookCommand::ClearAll(uri.clone()),
             DatabookCommand::Cancel(uri.clone(), Some(anchor.clone())),
             DatabookCommand::Cancel(uri.clone(), None),
+            DatabookCommand::SetEnvironment(Some("staging".into())),
+            DatabookCommand::SetEnvironment(None),
         ] {
             let lsp = command.to_lsp("title");
             assert!(DatabookCommand::NAMES.contains(&lsp.command.as_str()));

@@ -27,7 +27,7 @@ pub fn hover(state: &State, position: TextDocumentPositionParams) -> Option<Hove
             && inside(&output.range)
         {
             let value = match state.runs.latest(uri, &snapshot, cell.index) {
-                Some(record) => record_markdown(&record),
+                Some(kept) => record_markdown(&kept.report, kept.environment.as_deref()),
                 None => "This output is from an earlier session; run the cell to see its full result here.".to_string(),
             };
             return Some(markdown(

@@ -56,16 +56,23 @@ pub fn plugin_markdown(plugin: &Plugin) -> String {
 }
 
 /// A run's full result as Markdown.
-pub fn record_markdown(record: &RunReport) -> String {
+pub fn record_markdown(record: &RunReport, environment: Option<&str>) -> String {
     let mut out = String::new();
     let ms = record.elapsed.as_secs_f64() * 1000.0;
+    let environment = environment
+        .map(|e| format!(" · environment `{e}`"))
+        .unwrap_or_default();
     match &record.result {
         Ok(output) => {
-            let _ = writeln!(out, "**ok** in {ms:.0} ms · `{}`\n", output.mime);
+            let _ = writeln!(
+                out,
+                "**ok** in {ms:.0} ms · `{}`{environment}\n",
+                output.mime
+            );
             out.push_str(&output_markdown(&output.mime, &output.data));
         }
         Err(failure) => {
-            let _ = writeln!(out, "**error** after {ms:.0} ms\n\n{failure}");
+            let _ = writeln!(out, "**error** after {ms:.0} ms{environment}\n\n{failure}");
             if let Some(hint) = failure.hint() {
                 let _ = writeln!(out, "\n*Hint:* {hint}");
             }

@@ -8,6 +8,7 @@ mod completion;
 mod convert;
 mod diagnostics;
 mod documents;
+mod environments;
 pub mod ext;
 mod hover;
 mod markdown;
@@ -74,6 +75,7 @@ pub fn service(plugin_dirs: Vec<PathBuf>) -> (LspService<Backend>, tower_lsp_ser
     .custom_method(ext::RESULTS, Backend::results)
     .custom_method(ext::CELLS, Backend::cells)
     .custom_method(ext::RENDER, Backend::render)
+    .custom_method(ext::ENVIRONMENTS, Backend::environments)
     .finish()
 }
 
@@ -103,6 +105,12 @@ impl Backend {
 
     async fn render(&self, params: ext::RenderParams) -> Result<Option<ext::Rendered>> {
         results::render(&self.state, params)
+    }
+
+    /// Takes whatever params come (none, `null`, `{}`): the request has none.
+    async fn environments(&self, _: Option<serde_json::Value>) -> Result<ext::Environments> {
+        self.state.plugins.ready().await;
+        Ok(environments::list(&self.state))
     }
 }
 

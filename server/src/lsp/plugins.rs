@@ -33,6 +33,9 @@ pub struct Loaded {
 pub struct Plugins {
     plugin_dirs: Vec<PathBuf>,
     root: Mutex<Option<PathBuf>>,
+    /// The current environment's name (`databook.setEnvironment`, at first
+    /// `DATABOOK_ENV`), laid over `[env]` at every load.
+    environment: Mutex<Option<String>>,
     runtime: Runtime,
     loaded: RwLock<Arc<Loaded>>,
     /// True once the first load is done: until then nothing is known to be
@@ -49,6 +52,7 @@ impl Plugins {
         Plugins {
             plugin_dirs,
             root: Mutex::new(None),
+            environment: Mutex::new(process_env("DATABOOK_ENV").filter(|e| !e.is_empty())),
             runtime,
             loaded: RwLock::new(Arc::new(Loaded {
                 registry: Registry::default(),
@@ -82,8 +86,17 @@ impl Plugins {
         let Some(root) = self.root.lock().unwrap_or_else(|e| e.into_inner()).clone() else {
             return;
         };
+        let environment = self.environment();
         let (workspace, config_error) = match Workspace::discover(&root) {
-            Ok(workspace) => (workspace, None),
+            Ok(workspace) => match environment {
+                // An environment that is not (or no longer) defined leaves
+                // `[env]` alone, and says so.
+                Some(name) => match workspace.clone().with_environment(&name) {
+                    Ok(workspace) => (workspace, None),
+                    Err(error) => (workspace, Some(error.to_string())),
+                },
+                None => (workspace, None),
+            },
             Err(error) => (
                 Workspace {
                     root: root.clone(),
@@ -103,6 +116,21 @@ impl Plugins {
             config_error,
             generation,
         });
+    }
+
+    /// The environment chosen, if any.
+    pub fn environment(&self) -> Option<String> {
+        self.environment
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Makes `name` the current environment (none: `[env]` alone) and loads
+    /// the plugins again with its values, so that their grants follow.
+    pub async fn set_environment(&self, name: Option<String>) {
+        *self.environment.lock().unwrap_or_else(|e| e.into_inner()) = name;
+        self.reload().await;
     }
 
     pub fn current(&self) -> Arc<Loaded> {

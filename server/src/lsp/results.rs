@@ -56,9 +56,15 @@ pub fn results(state: &State, params: DocumentParams) -> Result<ResultsResponse>
         .runs
         .all_latest(&params.uri, &snapshot)
         .iter()
-        .map(|(cell, report)| {
+        .map(|(cell, kept)| {
             let name = snapshot.parse().cells[*cell].name();
-            OutputParams::of(&params.uri, *cell, name, report)
+            OutputParams::of(
+                &params.uri,
+                *cell,
+                name,
+                &kept.report,
+                kept.environment.clone(),
+            )
         })
         .collect();
     Ok(ResultsResponse { results })
@@ -86,9 +92,13 @@ pub fn render(state: &State, params: RenderParams) -> Result<Option<Rendered>> {
         .unwrap_or(DEFAULT_WIDTH)
         .max(databook_notebook::chart::MIN_WIDTH);
     let (status, text) = match state.runs.latest(&params.uri, &snapshot, cell.index) {
-        Some(report) => (
-            if report.result.is_ok() { "ok" } else { "error" },
-            results::report_text(&label, &report, width),
+        Some(kept) => (
+            if kept.report.result.is_ok() {
+                "ok"
+            } else {
+                "error"
+            },
+            results::report_text(&label, &kept.report, kept.environment.as_deref(), width),
         ),
         None => ("none", format!("{label} has not run yet.\n")),
     };

@@ -86,15 +86,15 @@ impl Runs {
     }
 
     /// Every latest result of `snapshot`'s cells, in document order.
-    pub fn all_latest(&self, uri: &Uri, snapshot: &Snapshot) -> Vec<(usize, RunReport)> {
+    pub fn all_latest(&self, uri: &Uri, snapshot: &Snapshot) -> Vec<(usize, Kept)> {
         let records = lock(&self.records);
-        let mut found: Vec<(usize, RunReport)> = records
+        let mut found: Vec<(usize, Kept)> = records
             .get(uri)
             .into_iter()
             .flatten()
             .filter_map(|kept| {
                 let cell = kept.anchor.locate(snapshot.parse(), snapshot.text())?;
-                Some((cell, kept.report.clone()))
+                Some((cell, kept.clone()))
             })
             .collect();
         found.sort_by_key(|(cell, _)| *cell);
@@ -104,13 +104,13 @@ impl Runs {
 
     /// The latest run of cell `cell` of `snapshot`, from this session or
     /// kept from an earlier one.
-    pub fn latest(&self, uri: &Uri, snapshot: &Snapshot, cell: usize) -> Option<RunReport> {
+    pub fn latest(&self, uri: &Uri, snapshot: &Snapshot, cell: usize) -> Option<Kept> {
         let records = lock(&self.records);
-        let kept = records
+        records
             .get(uri)?
             .iter()
-            .find(|kept| kept.anchor.locate(snapshot.parse(), snapshot.text()) == Some(cell))?;
-        Some(kept.report.clone())
+            .find(|kept| kept.anchor.locate(snapshot.parse(), snapshot.text()) == Some(cell))
+            .cloned()
     }
 
     /// The cells of `snapshot` whose latest run failed, with the failure.
@@ -131,7 +131,14 @@ impl Runs {
 
     /// Keeps `report` as the latest run of cell `cell` of `snapshot`,
     /// replacing the one before (and dropping those of cells that are gone).
-    fn store(&self, uri: &Uri, snapshot: &Snapshot, cell: usize, report: RunReport) {
+    fn store(
+        &self,
+        uri: &Uri,
+        snapshot: &Snapshot,
+        cell: usize,
+        report: RunReport,
+        environment: Option<String>,
+    ) {
         let Some(anchor) = CellAnchor::of(snapshot.parse(), snapshot.text(), cell) else {
             return;
         };
@@ -142,7 +149,11 @@ impl Runs {
                 .locate(snapshot.parse(), snapshot.text())
                 .is_some_and(|at| at != cell)
         });
-        kept.push(Kept { anchor, report });
+        kept.push(Kept {
+            anchor,
+            report,
+            environment,
+        });
         self.persist(uri, kept);
     }
 
@@ -300,6 +311,10 @@ pub async fn execute(
             };
             Ok(Some(json!({ "cancelled": stopped })))
         }
+        DatabookCommand::SetEnvironment(name) => {
+            let environments = super::environments::set(client, state, name).await?;
+            Ok(Some(json!(environments)))
+        }
     }
 }
 
@@ -359,7 +374,7 @@ async fn run_cells(
             && state
                 .runs
                 .latest(uri, snapshot, index)
-                .is_some_and(|record| record.result.is_ok())
+                .is_some_and(|kept| kept.report.result.is_ok())
         {
             continue;
         }
@@ -426,6 +441,9 @@ async fn run_one(
         ongoing: begin_progress(&client, &label).await,
         label: label.clone(),
     };
+    // The environment as the run starts: a switch meanwhile is the next
+    // run's.
+    let environment = state.plugins.current().workspace.environment.clone();
     let record = run_plugin(&state, &uri, &snapshot, cell_index, input).await;
     let status = if record.result.is_ok() { "ok" } else { "error" };
     let elapsed_ms = record.elapsed.as_millis() as u64;
@@ -434,8 +452,10 @@ async fn run_one(
         .await;
 
     let block = cells::block(&record.result);
-    let params = OutputParams::of(&uri, cell_index, cell.name(), &record);
-    state.runs.store(&uri, &snapshot, cell_index, record);
+    let params = OutputParams::of(&uri, cell_index, cell.name(), &record, environment.clone());
+    state
+        .runs
+        .store(&uri, &snapshot, cell_index, record, environment);
 
     let written = write_edit(&client, &state, &uri, |now| {
         let cell = locate_cell(now.parse(), now.text(), cell_index, &header);
@@ -480,7 +500,8 @@ async fn run_plugin(
     let loaded = state.plugins.current();
     let latest_input = input
         .and_then(|input| input.locate(snapshot.parse(), snapshot.text()))
-        .and_then(|input| state.runs.latest(uri, snapshot, input));
+        .and_then(|input| state.runs.latest(uri, snapshot, input))
+        .map(|kept| kept.report);
     let cell = &snapshot.parse().cells[cell];
     let input = cells::input(cell.input(), latest_input.as_ref());
     let lookup = |name: &str| {

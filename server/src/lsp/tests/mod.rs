@@ -5,6 +5,7 @@
 
 mod concurrent;
 mod editor;
+mod environments;
 mod plugin_files;
 mod results;
 

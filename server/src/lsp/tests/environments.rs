@@ -1,0 +1,134 @@
+//! Environments in the editor: `databook/environments` lists them, and
+//! `databook.setEnvironment` makes one current for every later run, whose
+//! result says which ran.
+
+use serde_json::json;
+
+use super::editor::Editor;
+
+#[tokio::test]
+async fn setting_an_environment_changes_what_later_runs_read() {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::write(
+        root.path().join("databook.toml"),
+        "[env]\nTARGET = \"base\"\n\n[environments.staging]\nTARGET = \"staging value\"\n\n[environments.prod]\nTARGET = \"prod value\"\n",
+    )
+    .unwrap();
+    let plugins = root.path().join("plugins");
+    let dir = plugins.join("envy");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(
+        super::testing_plugins().join("misbehave/plugin.wasm"),
+        dir.join("plugin.wasm"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("config.toml"),
+        "name = \"envy\"\nversion = \"0.1.0\"\ndescription = \"Reads TARGET\"\napi = \"0.1\"\n[permissions]\nenv = [\"TARGET\"]\n",
+    )
+    .unwrap();
+    let (service, socket) = crate::lsp::service(vec![plugins]);
+    let mut editor = Editor::start(service, socket).await;
+    editor.initialize(root.path()).await;
+    let uri = format!("file://{}/notes.dbk", root.path().display());
+    editor
+        .open(&uri, "@plugin=envy name=target\nenv TARGET\n")
+        .await;
+
+    assert_eq!(
+        editor.request("databook/environments", json!(null)).await,
+        json!({"current": null, "environments": ["prod", "staging"]})
+    );
+    let run = json!({"command": "databook.run", "arguments": [uri, 0, "@plugin=envy name=target"]});
+    editor
+        .request("workspace/executeCommand", run.clone())
+        .await;
+    assert!(
+        editor.text(&uri).contains("> Some(\"base\")\n"),
+        "{}",
+        editor.text(&uri)
+    );
+
+    let set = editor
+        .request(
+            "workspace/executeCommand",
+            json!({"command": "databook.setEnvironment", "arguments": ["staging"]}),
+        )
+        .await;
+    assert_eq!(
+        set,
+        json!({"current": "staging", "environments": ["prod", "staging"]})
+    );
+    editor
+        .request("workspace/executeCommand", run.clone())
+        .await;
+    assert!(
+        editor.text(&uri).contains("> Some(\"staging value\")\n"),
+        "{}",
+        editor.text(&uri)
+    );
+    // The block does not say which ran (no churn when switching); the
+    // full result does.
+    assert!(
+        !editor.text(&uri).contains("staging\n"),
+        "{}",
+        editor.text(&uri)
+    );
+    let output = editor
+        .wait_for("databook/output", |p| {
+            p["data"] == "Some(\"staging value\")"
+        })
+        .await;
+    assert_eq!(output["environment"], "staging");
+    let rendered = editor
+        .request("databook/render", json!({"uri": uri, "cell": 0}))
+        .await;
+    assert!(
+        rendered["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("target · ok in "),
+        "{rendered}"
+    );
+    assert!(
+        rendered["text"]
+            .as_str()
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap()
+            .ends_with(" · environment staging"),
+        "{rendered}"
+    );
+
+    // A typo changes nothing, and says what there is.
+    let refused = editor
+        .request_raw(
+            "workspace/executeCommand",
+            json!({"command": "databook.setEnvironment", "arguments": ["prd"]}),
+        )
+        .await;
+    let message = refused["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("there is no environment \"prd\" (did you mean \"prod\"?)"),
+        "{message}"
+    );
+    assert_eq!(
+        editor.request("databook/environments", json!({})).await["current"],
+        "staging"
+    );
+
+    // None: `[env]` alone again.
+    editor
+        .request(
+            "workspace/executeCommand",
+            json!({"command": "databook.setEnvironment", "arguments": [null]}),
+        )
+        .await;
+    editor.request("workspace/executeCommand", run).await;
+    assert!(
+        editor.text(&uri).contains("> Some(\"base\")\n"),
+        "{}",
+        editor.text(&uri)
+    );
+}
