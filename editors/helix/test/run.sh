@@ -71,8 +71,9 @@ ln -s "$databook" "$scratch/bin/databook"
 token="helix-$$-$RANDOM"
 nb="$scratch/ws/tour.dbk"
 cp "$repo/examples/tour.dbk" "$nb"
-# An empty databook.toml marks the workspace root (the languages.toml `roots`).
-: > "$scratch/ws/databook.toml"
+# databook.toml marks the workspace root (the languages.toml `roots`); it
+# defines one environment, which step 11 picks.
+printf '[environments.staging]\nTARGET = "staging"\n' > "$scratch/ws/databook.toml"
 cat >> "$nb" <<EOF
 
 ## Added by the Helix test
@@ -459,6 +460,38 @@ if [ -n "$seen" ]; then
   save_screen hover-after-restart
 else
   fail "after a restart of Helix, space k on the output block still shows the run's result (awaited ${start_limit}s); last screen:"
+  show <<<"$last_screen"
+fi
+normal
+
+# 11. An environment picked with a workspace command (Helix has no other
+# way to send one): the next run of a cell has it, and its hover says so.
+text ':lsp-workspace-command databook.setEnvironment "staging"'
+keys Enter
+fresh_line="$(line_of "@plugin=echo name=fresh")"
+seen=""
+if [ -n "$fresh_line" ]; then
+  goto_line "$fresh_line"
+  if choose_action "Run cell"; then
+    out_line="$(line_of "> Hello from Helix, run $token.")"
+    goto_line "$out_line"
+    deadline=$((SECONDS + wait_limit))
+    while :; do
+      normal
+      keys Space
+      keys k
+      sleep 0.5
+      last_screen="$(screen)"
+      if grep -qE "environment .?staging" <<<"$last_screen"; then seen=yes; break; fi
+      [ "$SECONDS" -lt "$deadline" ] || break
+    done
+  fi
+fi
+if [ -n "$seen" ]; then
+  pass "an environment set with :lsp-workspace-command is the next run's, and hover says so"
+  save_screen hover-environment
+else
+  fail "an environment set with :lsp-workspace-command is the next run's, and hover says so; last screen:"
   show <<<"$last_screen"
 fi
 normal
