@@ -1,5 +1,6 @@
 // The Databook extension: starts `databook lsp`, adds the run keys and
-// palette commands, a status bar item while cells run, and the preview.
+// palette commands, a status bar item while cells run, one for the current
+// environment, and the preview.
 import * as vscode from "vscode";
 import {
   CloseAction,
@@ -14,6 +15,7 @@ import { CELLS, CellInfo, CellsResponse, OUTPUT, RunResponse, cellAtLine, nextCe
 import { findServer } from "./serverPath";
 import { PreviewController } from "./preview/panel";
 import { CellOutput, checkOutput } from "./preview/data";
+import { ENVIRONMENTS, EnvironmentsState, SET_ENVIRONMENT, checkEnvironments, environmentChoices, statusView } from "./environments";
 
 // The server's own commands (docs/lsp-extensions.md). vscode-languageclient
 // registers them as VS Code commands for the code lenses, so the palette and
@@ -33,6 +35,7 @@ let stopping = false;
 let log: vscode.OutputChannel;
 let preview: PreviewController;
 let runs: RunTracker;
+let environment: EnvironmentStatus;
 let extensionContext: vscode.ExtensionContext | undefined;
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
@@ -40,8 +43,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   extensionContext = context;
   log = vscode.window.createOutputChannel("Databook");
   runs = new RunTracker();
+  environment = new EnvironmentStatus();
   preview = new PreviewController(context, () => client, (line) => log.appendLine(line));
-  context.subscriptions.push(log, runs, preview);
+  context.subscriptions.push(log, runs, environment, preview);
 
   const command = (id: string, fn: (...args: any[]) => unknown) =>
     context.subscriptions.push(vscode.commands.registerCommand(id, fn));
@@ -53,6 +57,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   command("databook.cancelRuns", () => cancelRuns());
   command("databook.openPreview", () => preview.open());
   command("databook.restartServer", () => restart());
+  command("databook.selectEnvironment", () => environment.select());
 
   context.subscriptions.push(
     vscode.workspace.onDidChangeConfiguration((e) => {
@@ -139,7 +144,10 @@ async function start(context: vscode.ExtensionContext): Promise<void> {
     preview.onOutput(params as CellOutput, Date.now());
   });
   c.onDidChangeState((e) => {
-    if (e.newState === State.Running) preview.serverStarted();
+    if (e.newState === State.Running) {
+      preview.serverStarted();
+      void environment.refresh();
+    }
   });
   try {
     await c.start();
@@ -287,5 +295,101 @@ class RunTracker implements vscode.Disposable {
 
   dispose(): void {
     this.item.dispose();
+  }
+}
+
+/**
+ * The current environment in the status bar while a notebook is active; a
+ * click (or `Databook: Select Environment`) picks another. The state is the
+ * server's: asked when it starts, when a databook.toml changes, and taken
+ * from the answer of each `databook.setEnvironment`.
+ */
+class EnvironmentStatus implements vscode.Disposable {
+  private state: EnvironmentsState | undefined;
+  private readonly item = vscode.window.createStatusBarItem("databook.environment", vscode.StatusBarAlignment.Left, 9);
+  private readonly disposables: vscode.Disposable[] = [];
+
+  constructor() {
+    this.item.name = "Databook environment";
+    this.item.command = "databook.selectEnvironment";
+    const watcher = vscode.workspace.createFileSystemWatcher("**/databook.toml");
+    const refresh = () => void this.refresh();
+    this.disposables.push(
+      watcher,
+      watcher.onDidChange(refresh),
+      watcher.onDidCreate(refresh),
+      watcher.onDidDelete(refresh),
+      vscode.window.onDidChangeActiveTextEditor(() => this.update()),
+      vscode.window.onDidChangeVisibleTextEditors(() => this.update()),
+    );
+  }
+
+  async refresh(): Promise<void> {
+    const c = client;
+    if (!c || c.state !== State.Running) return;
+    try {
+      this.accept(await c.sendRequest(ENVIRONMENTS, null));
+    } catch (e) {
+      log.appendLine(`${ENVIRONMENTS} failed: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+
+  async select(): Promise<void> {
+    const c = runningClient();
+    if (!c) return;
+    await this.refresh();
+    const state = this.state;
+    if (!state) return;
+    if (state.environments.length === 0) {
+      void vscode.window.showInformationMessage(
+        "Databook: this workspace defines no environments. Add one to its databook.toml as [environments.NAME], with the variables it sets.",
+      );
+      return;
+    }
+    const picked = await vscode.window.showQuickPick(environmentChoices(state), {
+      title: "Databook: Select Environment",
+      placeHolder: state.current === null ? "No environment is current" : `Current: ${state.current}`,
+    });
+    if (!picked) return;
+    try {
+      this.accept(await c.sendRequest("workspace/executeCommand", { command: SET_ENVIRONMENT, arguments: [picked.value] }));
+    } catch (e) {
+      // The server refuses a name it does not know (databook.toml changed
+      // meanwhile), and its message names the closest one.
+      void vscode.window.showErrorMessage(`Databook: ${e instanceof Error ? e.message : String(e)}`);
+      await this.refresh();
+    }
+  }
+
+  private accept(answer: unknown): void {
+    const problem = checkEnvironments(answer);
+    if (problem) {
+      log.appendLine(`Environments with an unexpected shape: ${problem}`);
+      return;
+    }
+    this.state = answer as EnvironmentsState;
+    this.update();
+  }
+
+  private update(): void {
+    const view = statusView(this.state);
+    // With the preview focused there is no active text editor; the item
+    // stays while the notebook is still in view.
+    const active = vscode.window.activeTextEditor;
+    const notebookInView = active
+      ? active.document.languageId === "databook"
+      : vscode.window.visibleTextEditors.some((e) => e.document.languageId === "databook");
+    if (!view.visible || !notebookInView) {
+      this.item.hide();
+      return;
+    }
+    this.item.text = view.text;
+    this.item.tooltip = view.tooltip;
+    this.item.show();
+  }
+
+  dispose(): void {
+    this.item.dispose();
+    for (const d of this.disposables) d.dispose();
   }
 }

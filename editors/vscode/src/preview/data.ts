@@ -13,6 +13,28 @@ export interface CellOutput {
   data: string;
   elapsedMs?: number;
   logs?: LogLine[];
+  /** The environment the run had; null or absent when none was current. */
+  environment?: string | null;
+}
+
+export interface Badge {
+  text: string;
+  /** The badge's classes, for the style sheet and the tests. */
+  cls: string;
+  title?: string;
+}
+
+/** What a result's heading says after the cell's name: status, type, time and environment. */
+export function resultBadges(result: CellOutput): Badge[] {
+  const badges: Badge[] = [
+    { text: result.status, cls: `status status-${result.status}` },
+    { text: result.mime, cls: "mime" },
+  ];
+  if (typeof result.elapsedMs === "number") badges.push({ text: `${result.elapsedMs} ms`, cls: "elapsed" });
+  if (typeof result.environment === "string" && result.environment !== "") {
+    badges.push({ text: `env ${result.environment}`, cls: "environment", title: `Ran in the environment ${result.environment}` });
+  }
+  return badges;
 }
 
 export interface LogLine {
@@ -579,5 +601,8 @@ export function checkOutput(value: unknown): string | null {
     if (typeof o[key] !== "string") return `A result's "${key}" must be a string, not ${describe(o[key])}.`;
   }
   if (typeof o.cell !== "number") return `A result's "cell" must be a number, not ${describe(o.cell)}.`;
+  if (o.environment !== undefined && o.environment !== null && typeof o.environment !== "string") {
+    return `A result's "environment" must be a string or null, not ${describe(o.environment)}.`;
+  }
   return null;
 }

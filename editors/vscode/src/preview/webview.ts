@@ -13,6 +13,7 @@ import {
   View,
   cellText,
   formatNumber,
+  resultBadges,
   sortRows,
   toView,
 } from "./data";
@@ -116,9 +117,11 @@ function renderCell(index: number, receivedAt?: number): void {
   head.appendChild(link);
   if (summary?.plugin) head.appendChild(badge(`@${summary.plugin}`, "plugin"));
   if (result) {
-    head.appendChild(badge(result.status, `status status-${result.status}`));
-    head.appendChild(badge(result.mime, "mime"));
-    if (typeof result.elapsedMs === "number") head.appendChild(badge(`${result.elapsedMs} ms`, "elapsed"));
+    for (const b of resultBadges(result)) {
+      const el = badge(b.text, b.cls);
+      if (b.title) el.title = b.title;
+      head.appendChild(el);
+    }
   }
   section.appendChild(head);
 
