@@ -33,6 +33,27 @@ for _, c in ipairs(commands) do
   vim.api.nvim_create_user_command(c[1], c[2], { desc = c[3], bang = c[4] or false })
 end
 
+-- :DatabookEnv lists the environments to pick one, :DatabookEnv NAME sets
+-- one, :DatabookEnv! goes back to none.
+vim.api.nvim_create_user_command("DatabookEnv", function(args)
+  if args.bang then
+    databook().set_environment(nil)
+  elseif args.args ~= "" then
+    databook().set_environment(args.args)
+  else
+    databook().pick_environment()
+  end
+end, {
+  desc = "Pick the environment of later runs (NAME sets it, ! clears it)",
+  bang = true,
+  nargs = "?",
+  complete = function(lead)
+    return vim.tbl_filter(function(name)
+      return name:sub(1, #lead) == lead
+    end, databook().environment_names())
+  end,
+})
+
 local group = vim.api.nvim_create_augroup("databook_default_setup", { clear = true })
 
 vim.api.nvim_create_autocmd("FileType", {

@@ -450,6 +450,186 @@ T.test("one client per workspace root", function()
   databook.setup({ cmd = databook.config.cmd })
 end)
 
+-- Environments: a workspace whose databook.toml layers [environments.NAME]
+-- over [env], and a plugin granted TARGET that answers `env TARGET` with
+-- the value it sees (plugins/testing/misbehave, as the server's own test
+-- server/src/lsp/tests/environments.rs sets it up).
+local env_ws = tmp .. "/envws"
+local env_buf
+local notes_seen = {}
+
+--- Runs `fn` with vim.notify recording its messages in notes_seen.
+local function recording_notes(fn)
+  local notify = vim.notify
+  vim.notify = function(msg, ...)
+    table.insert(notes_seen, msg)
+    return notify(msg, ...)
+  end
+  local ok, err = pcall(fn)
+  vim.notify = notify
+  if not ok then
+    error(err, 0)
+  end
+end
+
+--- Runs the envy cell with :DatabookRun and waits for its output block to
+--- be `> VALUE`.
+local function run_envy(value)
+  vim.api.nvim_set_current_win(vim.fn.bufwinid(env_buf))
+  goto_line(1)
+  -- The block of the previous run is replaced; waiting for the new value
+  -- tells the runs apart.
+  vim.cmd("DatabookRun")
+  local expected = { "@output status=ok mime=text/plain", "> " .. value }
+  local ok = pcall(T.wait, LOAD, "", function()
+    return vim.deep_equal(output_block("@plugin=envy name=target", env_buf), expected)
+  end)
+  T.ok(ok, "timed out waiting for the output block " .. vim.inspect(expected) .. "; the notebook:\n"
+    .. table.concat(lines(env_buf), "\n"))
+end
+
+T.test(":DatabookEnv is defined; databook/environments lists prod and staging, none current", function()
+  write(env_ws .. "/databook.toml", {
+    "[env]", 'TARGET = "base"', "",
+    "[environments.staging]", 'TARGET = "staging value"', "",
+    "[environments.prod]", 'TARGET = "prod value"',
+  })
+  local dir = env_ws .. "/.databook/plugins/envy"
+  vim.fn.mkdir(dir, "p")
+  T.eq(0, vim.fn.writefile(vim.fn.readfile(repo .. "/plugins/testing/misbehave/plugin.wasm", "b"), dir .. "/plugin.wasm", "b"), "copy the wasm")
+  write(dir .. "/config.toml", {
+    'name = "envy"', 'version = "0.1.0"', 'description = "Reads TARGET"', 'api = "0.1"',
+    "[permissions]", 'env = ["TARGET"]',
+  })
+  write(env_ws .. "/notes.dbk", { "@plugin=envy name=target", "env TARGET" })
+  T.eq(2, vim.fn.exists(":DatabookEnv"), ":DatabookEnv exists")
+  vim.cmd("edit " .. vim.fn.fnameescape(env_ws .. "/notes.dbk"))
+  env_buf = vim.api.nvim_get_current_buf()
+  local client = T.wait(START, "the databook client of the environments workspace", function()
+    local c = databook.client(env_buf)
+    return c and c.initialized and c
+  end)
+  T.eq(env_ws, client.config.root_dir, "root_dir")
+  local answer
+  databook.environments(env_buf, function(result, message)
+    answer = result or message
+  end)
+  T.wait(RUN, "the answer of databook/environments", function()
+    return answer
+  end)
+  T.eq({ environments = { "prod", "staging" } }, answer, "databook/environments (current: none)")
+  T.eq(nil, databook.environment(), "environment() before any is chosen")
+end)
+
+T.test(":DatabookEnv completes the names the server lists", function()
+  T.eq({ "prod", "staging" }, vim.fn.getcompletion("DatabookEnv ", "cmdline"), "completion of :DatabookEnv ")
+  T.eq({ "staging" }, vim.fn.getcompletion("DatabookEnv st", "cmdline"), "completion of :DatabookEnv st")
+end)
+
+T.test("a run reads [env]; after :DatabookEnv staging it reads staging's value", function()
+  run_envy('Some("base")')
+  recording_notes(function()
+    vim.cmd("DatabookEnv staging")
+    T.wait(RUN, "environment() to be staging after :DatabookEnv staging", function()
+      return databook.environment() == "staging"
+    end)
+    T.ok(vim.tbl_contains(notes_seen, "databook: environment staging"), "the change is announced: " .. vim.inspect(notes_seen))
+  end)
+  run_envy('Some("staging value")')
+end)
+
+T.test("the preview's first line names the environment of the run", function()
+  goto_line(1)
+  vim.cmd("DatabookPreview")
+  preview_buf = T.wait(START, "the preview split", function()
+    return require("databook.preview").buffer()
+  end)
+  local first = T.wait(RUN, "the preview's first line to name the target cell and environment staging", function()
+    local line = vim.api.nvim_buf_get_lines(preview_buf, 0, 1, false)[1] or ""
+    return line:match("^target · ok in .* · environment staging$") and line
+  end)
+  T.out("     --- the preview's first line: " .. first)
+  T.ok(preview_text():find('Some("staging value")', 1, true), "the preview shows the value:\n" .. preview_text())
+end)
+
+T.test(":DatabookEnv prd shows the server's refusal, which suggests prod, and changes nothing", function()
+  vim.api.nvim_set_current_win(vim.fn.bufwinid(env_buf))
+  recording_notes(function()
+    vim.cmd("DatabookEnv prd")
+    T.wait(RUN, "the server's refusal of prd among the notices", function()
+      for _, note in ipairs(notes_seen) do
+        if note:find('there is no environment "prd" (did you mean "prod"?)', 1, true) then
+          return true
+        end
+      end
+    end)
+  end)
+  local answer
+  databook.environments(env_buf, function(result)
+    answer = result
+  end)
+  T.wait(RUN, "the answer of databook/environments", function()
+    return answer
+  end)
+  T.eq("staging", answer.current, "the server's current environment after the refusal")
+  T.eq("staging", databook.environment(), "environment() after the refusal")
+end)
+
+T.test(":DatabookEnv! goes back to [env] alone", function()
+  vim.cmd("DatabookEnv!")
+  T.wait(RUN, "environment() to be nil after :DatabookEnv!", function()
+    return databook.environment() == nil
+  end)
+  run_envy('Some("base")')
+  T.wait(RUN, "the preview's first line to name no environment", function()
+    local line = vim.api.nvim_buf_get_lines(preview_buf, 0, 1, false)[1] or ""
+    return line:match("^target · ok in ") and not line:find("environment", 1, true)
+  end)
+end)
+
+T.test(":DatabookEnv without a name lists the environments in vim.ui.select and sets the pick", function()
+  -- vim.ui.select is what UI plugins (telescope, dressing, fzf-lua) replace;
+  -- this one answers as a user would, and records what it was shown.
+  local select = vim.ui.select
+  local shown
+  local pick
+  vim.ui.select = function(items, opts, on_choice)
+    shown = {}
+    for _, item in ipairs(items) do
+      table.insert(shown, opts.format_item and opts.format_item(item) or item)
+    end
+    on_choice(pick and items[vim.fn.index(items, pick) + 1])
+  end
+  local ok, err = pcall(function()
+    pick = "prod"
+    vim.cmd("DatabookEnv")
+    T.wait(RUN, "environment() to be prod after picking it", function()
+      return databook.environment() == "prod"
+    end)
+    T.eq({ "(none)  (current)", "prod", "staging" }, shown, "the list shown while none was current")
+    run_envy('Some("prod value")')
+    pick = "(none)"
+    vim.cmd("DatabookEnv")
+    T.wait(RUN, "environment() to be nil after picking (none)", function()
+      return databook.environment() == nil
+    end)
+    T.eq({ "(none)", "prod  (current)", "staging" }, shown, "the list shown while prod was current")
+    -- Dismissing the list changes nothing.
+    pick = nil
+    shown = nil
+    vim.cmd("DatabookEnv")
+    T.wait(RUN, "the list to be shown", function()
+      return shown
+    end)
+    T.eq(nil, databook.environment(), "environment() after dismissing the list")
+  end)
+  vim.ui.select = select
+  if not ok then
+    error(err, 0)
+  end
+  run_envy('Some("base")')
+end)
+
 T.test(":checkhealth databook reports the binary, the server and the plugins", function()
   vim.cmd("buffer " .. tour)
   vim.cmd("checkhealth databook")

@@ -50,6 +50,10 @@ local progress = { active = {}, last = nil }
 -- The last `dbk` buffer entered, for :checkhealth, which runs in a buffer of
 -- its own.
 M._last_buf = nil
+-- What each client's server last said about environments, by client id:
+-- `{ current = NAME or nil, environments = { NAMES } }`. environment() reads
+-- it without a request, so that a statusline never waits for the server.
+local environments = {}
 
 local function notify(msg, level)
   vim.notify("databook: " .. msg, level or vim.log.levels.INFO)
@@ -260,6 +264,11 @@ local function on_attach(client, bufnr)
     M.config.on_attach(client, bufnr)
   end
   M.refresh_lenses(bufnr)
+  -- Learns the current environment (the server may start with one, from
+  -- DATABOOK_ENV) for environment().
+  if not environments[client.id] then
+    M.environments(bufnr, function() end)
+  end
 end
 
 --- The client configuration, also for nvim-lspconfig-style setups.
@@ -473,6 +482,140 @@ function M.cancel()
   on_document("databook.cancel", function(err, result)
     if not err and result then
       notify("cancelled " .. tostring(result.cancelled or 0) .. " run(s)")
+    end
+  end)
+end
+
+-- Environments ([environments.NAME] in databook.toml): the server keeps the
+-- current one for its whole workspace, so it is per client, not per buffer.
+
+--- The databook client for the environment commands: the current buffer's,
+--- else the last notebook's (the command may be typed in the preview).
+local function env_client(bufnr)
+  bufnr = (bufnr == nil or bufnr == 0) and vim.api.nvim_get_current_buf() or bufnr
+  local client = M.client(bufnr)
+  if not client and M._last_buf and vim.api.nvim_buf_is_valid(M._last_buf) then
+    bufnr = M._last_buf
+    client = M.client(bufnr)
+  end
+  return client, bufnr
+end
+
+local function remember(client_id, result)
+  if type(result) == "table" then
+    environments[client_id] = {
+      current = result.current ~= vim.NIL and result.current or nil,
+      environments = type(result.environments) == "table" and result.environments or {},
+    }
+  end
+  return environments[client_id]
+end
+
+--- The current environment of the notebook's server (the current buffer's,
+--- else the last notebook's), or nil when none is chosen or no server is
+--- attached. It reads what the server last said, without asking: for a
+--- statusline.
+function M.environment(bufnr)
+  local client = env_client(bufnr)
+  local known = client and environments[client.id]
+  return known and known.current or nil
+end
+
+--- Asks the server for its environments (`databook/environments`) and calls
+--- `callback({ current = NAME or nil, environments = { NAMES } })`, or
+--- `callback(nil, message)` when it cannot.
+function M.environments(bufnr, callback)
+  local client, buf = env_client(bufnr)
+  if not client then
+    return callback(nil, "no databook language server is attached to this buffer")
+  end
+  compat.request(client, "databook/environments", vim.empty_dict(), function(err, result)
+    if err then
+      return callback(nil, "databook/environments failed: " .. (err.message or vim.inspect(err)))
+    end
+    callback(remember(client.id, result))
+  end, buf)
+end
+
+--- The environment names, asked for synchronously (at most a second), for
+--- the completion of :DatabookEnv; what is known already if the server is
+--- slow.
+function M.environment_names()
+  local client, buf = env_client()
+  if not client then
+    return {}
+  end
+  local response = compat.request_sync(client, "databook/environments", vim.empty_dict(), 1000, buf)
+  if response and not response.err and response.result then
+    remember(client.id, response.result)
+  end
+  local known = environments[client.id]
+  return known and vim.deepcopy(known.environments) or {}
+end
+
+--- Makes `name` the current environment of the notebook's server (nil: none,
+--- `[env]` alone). The server refuses a name the workspace does not define,
+--- with a message that suggests the closest; that message is shown.
+--- `done(err, result)` is called after, if given.
+function M.set_environment(name, done)
+  local client, bufnr = env_client()
+  if not client then
+    notify("no databook language server is attached to this buffer", vim.log.levels.WARN)
+    return
+  end
+  local argument = name
+  if name == nil then
+    argument = vim.NIL
+  end
+  compat.request(client, "workspace/executeCommand", {
+    command = "databook.setEnvironment",
+    arguments = { argument },
+  }, function(err, result)
+    if err then
+      notify(err.message or vim.inspect(err), vim.log.levels.ERROR)
+    else
+      local known = remember(client.id, result)
+      local current = known and known.current
+      notify(current and ("environment " .. current) or "no environment ([env] alone)")
+      M.refresh_lenses_later(bufnr)
+    end
+    if done then
+      done(err, result)
+    end
+  end, bufnr)
+end
+
+local NONE = "(none)"
+
+--- Lists the environments (vim.ui.select, which UI plugins may replace),
+--- marking the current one, and makes the chosen one current.
+function M.pick_environment()
+  M.environments(0, function(result, message)
+    if not result then
+      notify(message, vim.log.levels.WARN)
+      return
+    end
+    local items = { NONE }
+    vim.list_extend(items, result.environments)
+    local function format(item)
+      local current = (item == NONE and result.current == nil) or item == result.current
+      return item .. (current and "  (current)" or "")
+    end
+    local function chosen(item)
+      if item == nil then
+        return
+      end
+      M.set_environment(item ~= NONE and item or nil)
+    end
+    if vim.ui and vim.ui.select then
+      vim.ui.select(items, { prompt = "Databook environment:", format_item = format, kind = "databook.environment" }, chosen)
+    else
+      local choices = { "Databook environment:" }
+      for i, item in ipairs(items) do
+        table.insert(choices, i .. ". " .. format(item))
+      end
+      local i = vim.fn.inputlist(choices)
+      chosen(items[i])
     end
   end)
 end
