@@ -301,8 +301,9 @@ class RunTracker implements vscode.Disposable {
 /**
  * The current environment in the status bar while a notebook is active; a
  * click (or `Databook: Select Environment`) picks another. The state is the
- * server's: asked when it starts, when a databook.toml changes, and taken
- * from the answer of each `databook.setEnvironment`.
+ * server's: asked when it starts and before each pick, and taken from the
+ * answer of each `databook.setEnvironment`. (The server reads databook.toml
+ * when it starts, so there is nothing to gain from watching the file.)
  */
 class EnvironmentStatus implements vscode.Disposable {
   private state: EnvironmentsState | undefined;
@@ -312,13 +313,7 @@ class EnvironmentStatus implements vscode.Disposable {
   constructor() {
     this.item.name = "Databook environment";
     this.item.command = "databook.selectEnvironment";
-    const watcher = vscode.workspace.createFileSystemWatcher("**/databook.toml");
-    const refresh = () => void this.refresh();
     this.disposables.push(
-      watcher,
-      watcher.onDidChange(refresh),
-      watcher.onDidCreate(refresh),
-      watcher.onDidDelete(refresh),
       vscode.window.onDidChangeActiveTextEditor(() => this.update()),
       vscode.window.onDidChangeVisibleTextEditors(() => this.update()),
     );

@@ -156,6 +156,23 @@ function prepareWorkspace(slowPort) {
     join(workspace, "big.dbk"),
     `# Big\n\n@plugin=echo name=big mime=application/vnd.databook.timeseries+json\n{"series": [\n${series.join(",\n")}\n]}\n@end\n`,
   );
+  // Environments: a test plugin that answers `env NAME` with the variable's
+  // value (Some("...") or None), granted TARGET, whose value the
+  // environment staging changes. It is found through `plugins = [...]`: a
+  // `.databook/` made by the test would keep the server from writing the
+  // `.gitignore` checked below.
+  writeFileSync(
+    join(workspace, "databook.toml"),
+    'plugins = ["plugins"]\n\n[env]\nTARGET = "base"\n\n[environments.staging]\nTARGET = "staging value"\n\n[environments.prod]\nTARGET = "prod value"\n',
+  );
+  const envy = join(workspace, "plugins", "envy");
+  mkdirSync(envy, { recursive: true });
+  cpSync(join(repo, "plugins", "testing", "misbehave", "plugin.wasm"), join(envy, "plugin.wasm"));
+  writeFileSync(
+    join(envy, "config.toml"),
+    'name = "envy"\nversion = "0.1.0"\ndescription = "Reads TARGET"\napi = "0.1"\n[permissions]\nenv = ["TARGET"]\n',
+  );
+  writeFileSync(join(workspace, "envy.dbk"), "# Environments\n\n@plugin=envy name=target\nenv TARGET\n@end\n");
   mkdirSync(join(userData, "User"), { recursive: true });
   writeFileSync(
     join(userData, "User", "settings.json"),
@@ -749,10 +766,15 @@ async function main() {
     await shot("light-theme");
     pass(`the preview follows the theme: text ${dark.color} on ${dark.background} in dark, ${light.color} on ${light.background} in light, the chart drawn again`);
 
+    await environments();
+
     const violations = await (await previewFrame()).evaluate(() => document.body.dataset.cspViolations);
     if (violations !== "0") throw new Error(`e2e: the preview's Content Security Policy blocked ${violations} thing(s)`);
     pass("the preview's Content Security Policy blocked nothing (securitypolicyviolation events: 0)");
-    if (consoleErrors.length > 0) throw new Error(`e2e: the page logged errors:\n${consoleErrors.join("\n")}`);
+    // The workbench logs each error message it shows; the refusal the
+    // environments step provokes is the one expected.
+    const unexpected = consoleErrors.filter((e) => !e.includes('there is no environment "prod" (did you mean "production"?)'));
+    if (unexpected.length > 0) throw new Error(`e2e: the page logged errors:\n${unexpected.join("\n")}`);
     pass("no errors from the preview's frames or naming Databook in the page's console");
 
     if (BENCH) await bench();
@@ -760,6 +782,122 @@ async function main() {
     await browser.close().catch(() => undefined);
     slow.close();
   }
+}
+
+/** The text of the preview's section of cell `name`, and its environment badge. */
+async function previewCell(name) {
+  const frame = await previewFrame();
+  return (
+    frame &&
+    frame.evaluate((name) => {
+      const section = [...document.querySelectorAll("section.cell")].find((s) => s.querySelector("h2 a")?.textContent === name);
+      if (!section) return null;
+      return {
+        text: section.textContent,
+        status: section.querySelector(".badge.status")?.textContent ?? null,
+        environment: section.querySelector(".badge.environment")?.textContent ?? null,
+      };
+    }, name)
+  );
+}
+
+/** Picks `label` in the open quick pick, with a click on its row; answers the labels it offered. */
+async function pickRow(label) {
+  const { row, labels } = await quickPickRow(label);
+  await row.click();
+  return labels;
+}
+
+/** The row `label` of the open quick pick, and the labels of all its rows. */
+async function quickPickRow(label) {
+  const row = await until(`the quick pick to list ${JSON.stringify(label)}`, async () => {
+    const rows = page.locator(".quick-input-widget .quick-input-list .monaco-list-row");
+    const n = await rows.count();
+    for (let i = 0; i < n; i++) {
+      const text = await rows.nth(i).locator(".label-name").first().textContent().catch(() => null);
+      if (text?.replace(/\u00a0/g, " ").trim() === label) return rows.nth(i);
+    }
+    return null;
+  }, 10000, 50);
+  const labels = (await page.locator(".quick-input-widget .quick-input-list .monaco-list-row .label-name").allTextContents()).map((t) => t.trim());
+  return { row, labels };
+}
+
+/**
+ * Environments: the status bar item names the current one; a click on it
+ * opens a quick pick whose choice the server applies to the next run, whose
+ * result the preview says ran in it.
+ */
+async function environments() {
+  await openFile("envy.dbk", "@plugin=envy name=target");
+  const none = page.locator(".statusbar-item", { hasText: "Databook: no environment" });
+  await until('the status bar item "Databook: no environment"', () => none.isVisible(), 20000, 50);
+
+  // First without an environment: [env] alone.
+  await goTo("@plugin=envy name=target", 1);
+  await page.keyboard.press("Control+Enter");
+  await until('the output block > Some("base")', async () => (await visibleText()).includes('> Some("base")'), 30000, 50);
+  const baseCell = await until("the preview to show the target cell's base result", async () => {
+    const c = await previewCell("target");
+    return c && c.text.includes('Some("base")') ? c : null;
+  }, 20000, 100);
+  if (baseCell.environment !== null) throw new Error(`e2e: a run without an environment has the preview badge ${JSON.stringify(baseCell.environment)}`);
+
+  await none.click();
+  const offered = await pickRow("staging");
+  if (offered.join(",") !== "prod,staging,(none)") throw new Error(`e2e: the environment quick pick offers ${JSON.stringify(offered)}, not prod, staging, (none)`);
+  const staging = page.locator(".statusbar-item", { hasText: "Databook: staging" });
+  await until('the status bar item "Databook: staging"', () => staging.isVisible(), 10000, 50);
+
+  await goTo("@plugin=envy name=target", 1);
+  await page.keyboard.press("Control+Enter");
+  await until('the output block > Some("staging value")', async () => {
+    const t = await visibleText();
+    return t.includes('> Some("staging value")') && !t.includes('> Some("base")');
+  }, 30000, 50);
+  const stagingCell = await until('the preview to show the staging result with the badge "env staging"', async () => {
+    const c = await previewCell("target");
+    return c && c.text.includes('Some("staging value")') && c.environment === "env staging" ? c : null;
+  }, 20000, 100);
+  await shot("environment-staging");
+  pass(
+    `environments: the status bar said "Databook: no environment" and the cell gave Some("base"); a click on it offered ${offered.join(", ")}; ` +
+      `after picking staging it says "Databook: staging", the cell gives Some("staging value"), and the preview's heading reads ${JSON.stringify(`${stagingCell.status} … ${stagingCell.environment}`)}`,
+  );
+
+  // Back to none, through the palette command.
+  await command("Databook: Select Environment");
+  await pickRow("(none)");
+  await until('the status bar item "Databook: no environment" again', () => none.isVisible(), 10000, 50);
+  if (await staging.isVisible()) throw new Error('e2e: the status bar still says "Databook: staging" after picking (none)');
+  pass('Databook: Select Environment from the palette, then (none): the status bar says "Databook: no environment" again');
+
+  // A name the server does not know is refused, with its message shown. The
+  // server reads databook.toml when it starts, so the environment prod is
+  // renamed while the quick pick is open and the server is started again
+  // (killed; the extension restarts it) before prod is picked.
+  await none.click();
+  const { row: prod } = await quickPickRow("prod");
+  const toml = join(workspace, "databook.toml");
+  writeFileSync(toml, readFileSync(toml, "utf8").replace("[environments.prod]", "[environments.production]"));
+  const victim = lspPids()[0];
+  if (!victim) throw new Error("e2e: no databook lsp process to restart");
+  process.kill(victim, "SIGKILL");
+  const replacement = await until("a new databook lsp process after the kill", async () => lspPids().find((p) => p !== victim), 30000, 100);
+  await until("the ▶ Run lens back after the restart", async () => (await page.locator(".codelens-decoration a", { hasText: "▶ Run" }).count()) > 0, 60000, 250);
+  if (!(await prod.isVisible())) throw new Error("e2e: the environment quick pick closed while the server restarted");
+  await prod.click();
+  const refusal = await until("a notification that the server refused the environment prod", async () => {
+    const texts = await page.locator(".notifications-toasts .notification-toast").allTextContents();
+    return texts.find((t) => t.includes('there is no environment "prod"'));
+  }, 15000, 100);
+  if (!refusal.includes('did you mean "production"?')) throw new Error(`e2e: the refusal does not name the closest environment: ${refusal}`);
+  await shot("environment-refused");
+  await until('the status bar item "Databook: no environment" after the refusal', () => none.isVisible(), 10000, 50);
+  await command("Notifications: Clear All Notifications");
+  pass(`picking an environment the server (restarted, pid ${replacement}) no longer has shows its refusal: ${JSON.stringify(refusal.slice(refusal.indexOf("there is no environment"), refusal.indexOf("?") + 2))}; the status bar still says "Databook: no environment"`);
+
+  await openFile("tour.dbk");
 }
 
 async function bench() {
