@@ -16,6 +16,7 @@ mod headers;
 mod options;
 pub mod render;
 mod syntax;
+mod variables;
 
 pub use crate::analysis::{
     Catalog, CompletionContext, Diagnostic, Fix, Fold, FoldKind, HeaderAnalysis, PluginInfo,
@@ -36,3 +37,4 @@ pub use crate::syntax::{
     Cell, ErrorKind, Header, Misspelling, OptionEntry, OutputBlock, Parse, Severity, Spanned,
     Status, SyntaxError, TextRange, is_option_key, is_plugin_name, parse, quote_value,
 };
+pub use crate::variables::{VariableRef, substitute, variable_refs};

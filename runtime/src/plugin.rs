@@ -411,6 +411,17 @@ impl Plugin {
     pub async fn run(&self, cell: Cell, timeout: Option<Duration>) -> RunReport {
         let started = Instant::now();
         let limit = self.inner.manifest.limits.output;
+        // A secret whose value is in the body (put there by `{{NAME}}`, or
+        // pasted) was handed to the plugin as surely as one it read: it is
+        // masked in what the run returns too.
+        let grant = &self.inner.grant;
+        let revealed: Vec<String> = grant
+            .secrets()
+            .iter()
+            .filter_map(|name| grant.env(name))
+            .filter(|value| !value.is_empty() && cell.body.contains(*value))
+            .map(str::to_string)
+            .collect();
         let cell = plugin_exports::Cell {
             body: cell.body,
             options: cell.options,
@@ -422,6 +433,7 @@ impl Plugin {
         let Called { reply, logs } = self
             .call(self.time_limit(timeout), |inner, store, instance| {
                 Box::pin(async move {
+                    store.data_mut().secrets_read.extend(revealed);
                     let guest = inner.exports.load(&mut *store, &instance)?;
                     let result = guest.call_run(&mut *store, &cell).await?;
                     Ok(result

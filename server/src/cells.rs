@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use databook_notebook::{Cell, Status, output_block, reads_back, render, render_error};
+use databook_notebook::{Cell, Status, output_block, reads_back, render, render_error, substitute};
 use databook_runtime::{Cell as RunCell, Failure, Output, Plugin, RunReport};
 
 /// Output blocks longer than this are cut in the file (the full result
@@ -44,8 +44,9 @@ pub fn prepare(
                 },
             )
             .collect();
+        let body = substitute(cell.body_text(text), |name| variable(&plugin, name))?;
         let run = RunCell {
-            body: cell.body_text(text).to_string(),
+            body,
             options,
             input,
         };
@@ -69,6 +70,23 @@ impl Prepared {
             },
         }
     }
+}
+
+/// The value of `{{name}}` in a body run by `plugin`: only a variable the
+/// plugin may read (`permissions.env` or `secrets`), so that a body cannot
+/// hand a plugin what its grant keeps from it. A secret's value is masked
+/// in whatever the run returns, as any secret is.
+fn variable(plugin: &Plugin, name: &str) -> Result<String, String> {
+    let grant = plugin.grant();
+    if !grant.readable().iter().any(|n| n == name) {
+        return Err(format!(
+            "{{{{{name}}}}}: the plugin `{}` may not read {name}; add it to its permissions.env (or secrets) to use it here",
+            plugin.name()
+        ));
+    }
+    grant.env(name).map(str::to_string).ok_or_else(|| {
+        format!("{{{{{name}}}}}: {name} has no value (set it in the environment, or in databook.toml's [env] or the current [environments.NAME])")
+    })
 }
 
 /// What a cell whose `input=` is `name` is given: the input cell's latest

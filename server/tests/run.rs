@@ -481,3 +481,56 @@ fn environments_switch_the_server_a_cell_queries() {
         text(&output.stderr)
     );
 }
+
+/// `{{NAME}}` in a body is the variable's value, from the current
+/// environment, when the plugin may read it; a secret's value is masked in
+/// what comes back; `\{{` is written as it is; a variable the plugin is
+/// not granted is the run's error, naming it. The body in the file keeps
+/// its `{{NAME}}`.
+#[test]
+fn variables_in_bodies_come_from_the_environment_when_granted() {
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(
+        home.path().join("databook.toml"),
+        "[env]\nGREETING = \"hello\"\nSECRET_TOKEN = \"s3cr3t\"\n\n\
+         [environments.staging]\nGREETING = \"hello staging\"\n\n\
+         [plugin.echo.permissions]\nenv = [\"GREETING\"]\nsecrets = [\"SECRET_TOKEN\"]\n",
+    )
+    .unwrap();
+    let path = notebook(
+        home.path(),
+        "@plugin=echo name=a\nsay {{GREETING}} \\{{GREETING}}\n\n\
+         @plugin=echo name=b\ntoken {{ SECRET_TOKEN }}\n\n\
+         @plugin=jq name=c\n{{GREETING}}\n",
+    );
+    let results = |extra: &[&str]| -> Vec<serde_json::Value> {
+        let mut args = vec!["notes.dbk", "--json"];
+        args.extend_from_slice(extra);
+        let output = run(home.path(), &args);
+        text(&output.stdout)
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect()
+    };
+    let ran = results(&[]);
+    assert_eq!(ran[0]["data"], "say hello {{GREETING}}");
+    assert_eq!(ran[1]["data"], "token •••", "the secret is masked");
+    assert_eq!(ran[2]["status"], "error");
+    assert!(
+        ran[2]["data"]
+            .as_str()
+            .unwrap()
+            .contains("{{GREETING}}: the plugin `jq` may not read GREETING"),
+        "{}",
+        ran[2]["data"]
+    );
+    let written = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        written.contains("@plugin=echo name=a\nsay {{GREETING}} \\{{GREETING}}\n"),
+        "{written}"
+    );
+    assert!(!written.contains("s3cr3t"), "{written}");
+
+    let staging = results(&["--env", "staging"]);
+    assert_eq!(staging[0]["data"], "say hello staging {{GREETING}}");
+}
