@@ -535,6 +535,13 @@ T.test("a run reads [env]; after :DatabookEnv staging it reads staging's value",
     end)
     T.ok(vim.tbl_contains(notes_seen, "databook: environment staging"), "the change is announced: " .. vim.inspect(notes_seen))
   end)
+  -- The statusline of README.md and :help databook-environments.
+  function _G.databook_env()
+    local env = require("databook").environment()
+    return env and ("env: " .. env) or ""
+  end
+  local statusline = "%t %{v:lua.databook_env()}"
+  T.eq("notes.dbk env: staging", vim.api.nvim_eval_statusline(statusline, {}).str, "the statusline of the docs")
   run_envy('Some("staging value")')
 end)
 
@@ -580,6 +587,7 @@ T.test(":DatabookEnv! goes back to [env] alone", function()
   T.wait(RUN, "environment() to be nil after :DatabookEnv!", function()
     return databook.environment() == nil
   end)
+  T.eq("notes.dbk ", vim.api.nvim_eval_statusline("%t %{v:lua.databook_env()}", {}).str, "the statusline without an environment")
   run_envy('Some("base")')
   T.wait(RUN, "the preview's first line to name no environment", function()
     local line = vim.api.nvim_buf_get_lines(preview_buf, 0, 1, false)[1] or ""
@@ -666,6 +674,10 @@ T.test(":helptags and :help databook", function()
   T.ok(vim.api.nvim_get_current_line():find("*databook*", 1, true), "the cursor is on the databook tag")
   vim.cmd("help :DatabookPreview")
   T.ok(vim.api.nvim_get_current_line():find("*:DatabookPreview*", 1, true), "the :DatabookPreview tag")
+  vim.cmd("help :DatabookEnv")
+  T.ok(vim.api.nvim_get_current_line():find("*:DatabookEnv*", 1, true), "the :DatabookEnv tag")
+  vim.cmd("help databook.environment()")
+  T.ok(vim.api.nvim_get_current_line():find("*databook.environment()*", 1, true), "the databook.environment() tag")
   vim.cmd("close")
 end)
 
