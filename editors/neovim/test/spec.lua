@@ -638,6 +638,34 @@ T.test(":DatabookEnv without a name lists the environments in vim.ui.select and 
   run_envy('Some("base")')
 end)
 
+T.test(":DatabookEnv through Neovim's own vim.ui.select: typing 3 picks staging", function()
+  -- The built-in vim.ui.select asks with inputlist(), which reads typed
+  -- keys; they are typed just before it asks, as a user answers the list.
+  local select = vim.ui.select
+  local asked
+  vim.ui.select = function(items, opts, on_choice)
+    asked = true
+    vim.api.nvim_feedkeys("3\r", "t", false)
+    return select(items, opts, on_choice)
+  end
+  local ok, err = pcall(function()
+    vim.cmd("DatabookEnv")
+    T.wait(RUN, "environment() to be staging after typing 3 in the list", function()
+      return databook.environment() == "staging"
+    end)
+  end)
+  vim.ui.select = select
+  if not ok then
+    error(err, 0)
+  end
+  T.ok(asked, "the list was shown")
+  run_envy('Some("staging value")')
+  vim.cmd("DatabookEnv!")
+  T.wait(RUN, "environment() to be nil after :DatabookEnv!", function()
+    return databook.environment() == nil
+  end)
+end)
+
 T.test(":checkhealth databook reports the binary, the server and the plugins", function()
   vim.cmd("buffer " .. tour)
   vim.cmd("checkhealth databook")

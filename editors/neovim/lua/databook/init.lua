@@ -607,16 +607,7 @@ function M.pick_environment()
       end
       M.set_environment(item ~= NONE and item or nil)
     end
-    if vim.ui and vim.ui.select then
-      vim.ui.select(items, { prompt = "Databook environment:", format_item = format, kind = "databook.environment" }, chosen)
-    else
-      local choices = { "Databook environment:" }
-      for i, item in ipairs(items) do
-        table.insert(choices, i .. ". " .. format(item))
-      end
-      local i = vim.fn.inputlist(choices)
-      chosen(items[i])
-    end
+    vim.ui.select(items, { prompt = "Databook environment:", format_item = format, kind = "databook.environment" }, chosen)
   end)
 end
 
