@@ -242,6 +242,17 @@ pub fn write(file: &Path, bytes: &[u8]) -> Result<(), StoreError> {
         .map_err(failed)?;
     }
     std::fs::create_dir_all(results).map_err(failed)?;
+    // A `.databook/` the user made (for `.databook/plugins/`, which belong
+    // in git) keeps its own rules; the results inside it never reach git
+    // all the same.
+    let ignore = results.join(".gitignore");
+    if !ignore.exists() {
+        std::fs::write(
+            &ignore,
+            "# Created by databook: results, never committed.\n*\n",
+        )
+        .map_err(failed)?;
+    }
     let mut temp = tempfile::NamedTempFile::new_in(results).map_err(failed)?;
     temp.write_all(bytes).map_err(failed)?;
     temp.persist(file).map_err(|e| failed(e.error))?;
@@ -342,6 +353,21 @@ mod tests {
         assert_eq!(back[1].report.result, failed.report.result);
         // The store keeps itself out of git.
         let ignore = std::fs::read_to_string(dir.path().join(".databook/.gitignore")).unwrap();
+        assert!(ignore.lines().any(|l| l == "*"), "{ignore}");
+    }
+
+    #[test]
+    fn results_in_a_databook_folder_the_user_made_stay_out_of_git_too() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join(".databook/plugins")).unwrap();
+        let file = store_file(Some(dir.path()), &dir.path().join("a.dbk")).unwrap();
+        write(&file, &encode(&[])).unwrap();
+        assert!(
+            !dir.path().join(".databook/.gitignore").exists(),
+            "the user's folder (and its plugins) is left to the user"
+        );
+        let ignore =
+            std::fs::read_to_string(dir.path().join(".databook/results/.gitignore")).unwrap();
         assert!(ignore.lines().any(|l| l == "*"), "{ignore}");
     }
 

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use databook_notebook::{
     Cell, CellId, Diagnostic as Finding, Document, HeaderAnalysis, Severity, matching_ends,
-    syntax_diagnostics,
+    syntax_diagnostics, variable_refs,
 };
 use databook_runtime::Problem;
 use tower_lsp_server::Client;
@@ -162,6 +162,64 @@ pub fn findings(state: &State, uri: &Uri, snapshot: &Snapshot, loaded: &Loaded) 
     let (parse, text) = (snapshot.parse(), snapshot.text());
     let mut findings = syntax_diagnostics(parse, text, loaded);
     findings.extend(state.headers.get(uri, snapshot.document(), loaded));
+    let variables = variable_findings(parse, text, loaded);
+    if !variables.is_empty() {
+        findings.extend(variables);
+        findings.sort_by_key(|d| (d.range.start, d.range.end));
+    }
+    findings
+}
+
+/// Each `{{NAME}}` in a body that its cell's plugin may not read (an
+/// error: the run would fail on it), or that has no value in the current
+/// environment (a warning).
+fn variable_findings(
+    parse: &databook_notebook::Parse,
+    text: &str,
+    loaded: &Loaded,
+) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for cell in &parse.cells {
+        let body = &text[cell.body.clone()];
+        // Most bodies have no variable: one search says so.
+        if !body.contains("{{") {
+            continue;
+        }
+        let Some(plugin) = cell.plugin().and_then(|name| loaded.plugin(name)) else {
+            continue;
+        };
+        let grant = plugin.grant();
+        for var in variable_refs(body) {
+            let range = cell.body.start + var.range.start..cell.body.start + var.range.end;
+            let name = &var.name;
+            let (severity, code, message) = if !grant.readable().contains(name) {
+                (
+                    Severity::Error,
+                    "ungranted-variable",
+                    format!(
+                        "the plugin `{}` may not read {name}: add it to its permissions.env or secrets (in databook.toml, [plugin.{}.permissions])",
+                        plugin.name(),
+                        plugin.name()
+                    ),
+                )
+            } else if grant.env(name).is_none() {
+                (
+                    Severity::Warning,
+                    "unset-variable",
+                    format!("{name} has no value here: set it in [env] or the current environment"),
+                )
+            } else {
+                continue;
+            };
+            findings.push(Finding {
+                range,
+                severity,
+                code,
+                message,
+                fixes: Vec::new(),
+            });
+        }
+    }
     findings
 }
 
@@ -251,10 +309,18 @@ pub fn spawn_publish(client: Client, state: Arc<State>, uri: Uri) {
             // A check of a version the user has typed past is stopped: the
             // newer version's task checks what is still unchecked then.
             let options = cell.plugin_options();
-            let check = plugin.check(cell.body_text(text), &options);
-            let outcome = tokio::select! {
-                outcome = check => outcome,
-                () = until_stale(&is_current) => return,
+            let body = cell.body_text(text);
+            // A body with `{{NAME}}` in it is not what the plugin will be
+            // given, and its problems' places would not be the file's: the
+            // variables are checked above, the rest when it runs.
+            let outcome = if variable_refs(body).is_empty() {
+                let check = plugin.check(body, &options);
+                tokio::select! {
+                    outcome = check => outcome,
+                    () = until_stale(&is_current) => return,
+                }
+            } else {
+                Ok(Vec::new())
             };
             let problems = match outcome {
                 Ok(problems) => problems,

@@ -132,3 +132,58 @@ async fn setting_an_environment_changes_what_later_runs_read() {
         editor.text(&uri)
     );
 }
+
+/// `{{NAME}}` in a body: an error where the cell's plugin may not read the
+/// variable, a warning where it has no value, nothing where it is fine.
+#[tokio::test]
+async fn variables_in_bodies_are_checked_against_the_plugins_grant() {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::write(
+        root.path().join("databook.toml"),
+        "[env]\nGREETING = \"hello\"\n\n[plugin.echo.permissions]\nenv = [\"GREETING\", \"UNSET\"]\n",
+    )
+    .unwrap();
+    let (service, socket) = crate::lsp::service(vec![]);
+    let mut editor = Editor::start(service, socket).await;
+    editor.initialize(root.path()).await;
+    let uri = format!("file://{}/notes.dbk", root.path().display());
+    editor
+        .open(
+            &uri,
+            "@plugin=echo\nsay {{GREETING}} to {{ UNSET }}\n\n@plugin=jq\n{{GREETING}} \\{{GREETING}}\n",
+        )
+        .await;
+    let published = editor
+        .wait_for("textDocument/publishDiagnostics", |p| {
+            p["uri"] == uri.as_str() && !p["diagnostics"].as_array().unwrap().is_empty()
+        })
+        .await;
+    let found: Vec<(String, u64, u64, u64)> = published["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["code"].as_str().unwrap_or_default().to_string(),
+                d["severity"].as_u64().unwrap_or_default(),
+                d["range"]["start"]["line"].as_u64().unwrap_or_default(),
+                d["range"]["start"]["character"]
+                    .as_u64()
+                    .unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        found,
+        [
+            ("unset-variable".to_string(), 2, 1, 20),
+            ("ungranted-variable".to_string(), 1, 4, 0),
+        ],
+        "{published}"
+    );
+    let message = published["diagnostics"][1]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("the plugin `jq` may not read GREETING"),
+        "{message}"
+    );
+}
