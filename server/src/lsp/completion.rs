@@ -15,6 +15,21 @@ fn markdown(text: String) -> Documentation {
     })
 }
 
+/// The part of a variable's name typed so far, when the cursor (at
+/// `offset` in `body`) is just after `{{` and a partial name.
+fn variable_typed(body: &str, offset: usize) -> Option<&str> {
+    let before = &body[..offset];
+    let open = before.rfind("{{")?;
+    if open > 0 && before.as_bytes()[open - 1] == b'\\' {
+        return None;
+    }
+    let typed = &before[open + 2..];
+    let name = typed.trim_start();
+    name.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        .then_some(name)
+}
+
 pub async fn complete(
     state: &State,
     position: TextDocumentPositionParams,
@@ -119,6 +134,36 @@ pub async fn complete(
                 let body = cell.body_text(snapshot.text());
                 // On a blank line after the body the cursor is past its end.
                 let offset = offset_in_body.min(body.len());
+                if let Some(typed) = variable_typed(body, offset) {
+                    let start = cell.body.start + offset - typed.len();
+                    let range = start..cell.body.start + offset;
+                    let closed = body[offset..].starts_with("}}");
+                    let grant = plugin.grant();
+                    let items = grant
+                        .readable()
+                        .iter()
+                        .map(|name| CompletionItem {
+                            label: name.clone(),
+                            kind: Some(CompletionItemKind::VARIABLE),
+                            // A secret's value is never shown.
+                            detail: Some(match grant.env(name) {
+                                _ if grant.is_secret(name) => "secret (masked as •••)".to_string(),
+                                Some(value) => value.to_string(),
+                                None => "no value here".to_string(),
+                            }),
+                            text_edit: edit(
+                                &range,
+                                if closed {
+                                    name.clone()
+                                } else {
+                                    format!("{name}}}}}")
+                                },
+                            ),
+                            ..Default::default()
+                        })
+                        .collect();
+                    return Some(CompletionResponse::Array(items));
+                }
                 let items = match plugin.complete(body, offset, &cell.plugin_options()).await {
                     Ok(items) => items,
                     Err(failure) => {

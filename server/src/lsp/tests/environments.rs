@@ -186,4 +186,37 @@ async fn variables_in_bodies_are_checked_against_the_plugins_grant() {
         message.starts_with("the plugin `jq` may not read GREETING"),
         "{message}"
     );
+
+    // After `{{`, the variables the cell's plugin may read, with their
+    // values.
+    editor.edit(&uri, (1, 0), (1, 0), "x {{GR\n").await;
+    let items = editor
+        .request(
+            "textDocument/completion",
+            json!({"textDocument": {"uri": uri}, "position": {"line": 1, "character": 6}}),
+        )
+        .await;
+    let found: Vec<(String, String, String)> = items
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["label"].as_str().unwrap_or_default().to_string(),
+                i["detail"].as_str().unwrap_or_default().to_string(),
+                i["textEdit"]["newText"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        found,
+        [
+            ("GREETING".into(), "hello".into(), "GREETING}}".into()),
+            ("UNSET".into(), "no value here".into(), "UNSET}}".into()),
+        ],
+        "{items}"
+    );
 }
