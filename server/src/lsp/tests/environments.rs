@@ -118,6 +118,22 @@ async fn setting_an_environment_changes_what_later_runs_read() {
         "staging"
     );
 
+    // Hover on a variable in a body: its value, and where it comes from.
+    editor
+        .edit(&uri, (1, 0), (1, 10), "env TARGET {{TARGET}}")
+        .await;
+    let hover = editor
+        .request(
+            "textDocument/hover",
+            json!({"textDocument": {"uri": uri}, "position": {"line": 1, "character": 14}}),
+        )
+        .await;
+    assert_eq!(
+        hover["contents"]["value"],
+        "`TARGET` = `staging value`\n\nfrom the environment `staging` in databook.toml"
+    );
+    editor.edit(&uri, (1, 10), (1, 21), "").await;
+
     // None: `[env]` alone again.
     editor
         .request(
