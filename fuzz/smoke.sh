@@ -48,10 +48,14 @@ for target in "${targets[@]}"; do
     seeds=()
     [ -d "$here/regressions/$target" ] && seeds=("$here/regressions/$target")
     log="artifacts/$target/smoke.log"
+    # An lsp input is a whole session: long ones from the start, rather
+    # than libFuzzer's slowly growing length limit.
+    extra=()
+    [ "$target" = lsp ] && extra=(-len_control=0 -max_len=8192)
     # -timeout: one input of the lsp target may wait for runs to be
     # cancelled; anything near a minute is a hang.
     if "$bin/$target" -max_total_time="$seconds" -timeout=60 -rss_limit_mb=4096 \
-        -print_final_stats=1 -artifact_prefix="$here/artifacts/$target/" \
+        -print_final_stats=1 "${extra[@]}" -artifact_prefix="$here/artifacts/$target/" \
         "$here/corpus/$target" "${seeds[@]}" >"$log" 2>&1; then
         runs="$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$')"
         echo "test $target ... ok (${runs:-?} runs in ${seconds} s)"
