@@ -424,6 +424,22 @@ else
 fi
 normal
 
+# hover_until REGEX SECONDS: asks for hover (space k) on the cursor's line
+# again and again, until REGEX shows, for at most SECONDS (a run or a server
+# start may still be under way); fails with the last screen kept.
+hover_until() {
+  local pattern="$1" deadline=$((SECONDS + $2))
+  while :; do
+    normal
+    keys Space
+    keys k
+    sleep 0.5
+    last_screen="$(screen)"
+    if grep -qE -- "$pattern" <<<"$last_screen"; then return 0; fi
+    [ "$SECONDS" -lt "$deadline" ] || return 1
+  done
+}
+
 # 10. Results outlive the editor: after quitting Helix (dropping the unsaved
 # completion line) and starting it again, with a new server, the hover on the
 # output block still shows the full result (from the server's store). The
@@ -444,16 +460,7 @@ out_line="$(line_of "> Hello from Helix, run $token.")"
 seen=""
 if wait_screen "Helix to show the notebook again" "tour\.dbk" && [ -n "$out_line" ]; then
   goto_line "$out_line"
-  deadline=$((SECONDS + start_limit))
-  while :; do
-    normal
-    keys Space
-    keys k
-    sleep 0.5
-    last_screen="$(screen)"
-    if grep -qE "ok in [0-9]+ ms · text/plain" <<<"$last_screen"; then seen=yes; break; fi
-    [ "$SECONDS" -lt "$deadline" ] || break
-  done
+  hover_until "ok in [0-9]+ ms · text/plain" "$start_limit" && seen=yes
 fi
 if [ -n "$seen" ]; then
   pass "after a restart of Helix, space k on the output block still shows the run's result"
@@ -475,16 +482,7 @@ if [ -n "$fresh_line" ]; then
   if choose_action "Run cell"; then
     out_line="$(line_of "> Hello from Helix, run $token.")"
     goto_line "$out_line"
-    deadline=$((SECONDS + wait_limit))
-    while :; do
-      normal
-      keys Space
-      keys k
-      sleep 0.5
-      last_screen="$(screen)"
-      if grep -qE "environment .?staging" <<<"$last_screen"; then seen=yes; break; fi
-      [ "$SECONDS" -lt "$deadline" ] || break
-    done
+    hover_until "environment .?staging" "$wait_limit" && seen=yes
   fi
 fi
 if [ -n "$seen" ]; then
