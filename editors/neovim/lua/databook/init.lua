@@ -235,14 +235,7 @@ local augroup = vim.api.nvim_create_augroup("databook", { clear = true })
 local function on_attach(client, bufnr)
   set_keymaps(bufnr)
   vim.api.nvim_clear_autocmds({ group = augroup, buffer = bufnr })
-  vim.api.nvim_create_autocmd({ "InsertLeave", "TextChanged" }, {
-    group = augroup,
-    buffer = bufnr,
-    callback = function()
-      M.refresh_lenses_later(bufnr)
-    end,
-  })
-  vim.api.nvim_create_autocmd("BufEnter", {
+  vim.api.nvim_create_autocmd({ "InsertLeave", "TextChanged", "BufEnter" }, {
     group = augroup,
     buffer = bufnr,
     callback = function()
