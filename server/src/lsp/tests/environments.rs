@@ -236,3 +236,33 @@ async fn variables_in_bodies_are_checked_against_the_plugins_grant() {
         "{items}"
     );
 }
+
+/// Editing `databook.toml` while the server runs: the environments it
+/// lists follow, with no restart.
+#[tokio::test]
+async fn environments_follow_an_edited_databook_toml() {
+    let root = tempfile::tempdir().unwrap();
+    let config = root.path().join("databook.toml");
+    std::fs::write(&config, "[environments.staging]\nTARGET = \"s\"\n").unwrap();
+    let (service, socket) = crate::lsp::service(vec![]);
+    let mut editor = Editor::start(service, socket).await;
+    editor.initialize(root.path()).await;
+    assert_eq!(
+        editor.request("databook/environments", json!(null)).await["environments"],
+        json!(["staging"])
+    );
+    std::fs::write(
+        &config,
+        "[environments.staging]\nTARGET = \"s\"\n\n[environments.qa]\nTARGET = \"q\"\n",
+    )
+    .unwrap();
+    let mut listed = json!(null);
+    for _ in 0..100 {
+        listed = editor.request("databook/environments", json!(null)).await["environments"].clone();
+        if listed == json!(["qa", "staging"]) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(listed, json!(["qa", "staging"]), "after 5 s");
+}
