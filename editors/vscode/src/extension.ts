@@ -302,8 +302,8 @@ class RunTracker implements vscode.Disposable {
  * The current environment in the status bar while a notebook is active; a
  * click (or `Databook: Select Environment`) picks another. The state is the
  * server's: asked when it starts and before each pick, and taken from the
- * answer of each `databook.setEnvironment`. (The server reads databook.toml
- * when it starts, so there is nothing to gain from watching the file.)
+ * answer of each `databook.setEnvironment`. (The server reloads databook.toml
+ * when it changes; asking before each pick is enough to follow it.)
  */
 class EnvironmentStatus implements vscode.Disposable {
   private state: EnvironmentsState | undefined;
