@@ -155,6 +155,14 @@ pub async fn run(cli: &Cli, args: &RunArgs) -> anyhow::Result<ExitCode> {
         }
     }
 
+    keep_results(
+        &setup.workspace.root,
+        path,
+        &text,
+        &parsed,
+        &ran,
+        environment,
+    );
     let written = write_outputs(path, &text, &parsed, &order, &ran)?;
     eprintln!(
         "ran {} cells: {} ok, {} failed, in {:.1} s{}",
@@ -425,6 +433,47 @@ fn write_junit(
         .to_string()
         .context("cannot write the JUnit report")?;
     std::fs::write(file, xml).with_context(|| format!("cannot write {}", file.display()))
+}
+
+/// Keeps the full results of the cells that ran in the notebook's results
+/// store, where the editors, `databook export` and later runs find them. A
+/// store that cannot be read or written is reported and otherwise ignored:
+/// the outputs in the file are what the run is for.
+fn keep_results(
+    workspace_root: &Path,
+    path: &Path,
+    text: &str,
+    parsed: &Parse,
+    ran: &HashMap<usize, RunReport>,
+    environment: Option<&str>,
+) {
+    let Some(file) = results::headless_store_file(workspace_root, path) else {
+        return;
+    };
+    let kept = match results::load(&file) {
+        Ok(kept) => kept,
+        Err(error) => {
+            eprintln!("warning: {error}; it is replaced");
+            Vec::new()
+        }
+    };
+    let new = ran
+        .iter()
+        .filter_map(|(&index, report)| {
+            let anchor = databook_notebook::CellAnchor::of(parsed, text, index)?;
+            let kept = results::Kept::now(
+                anchor,
+                report.clone(),
+                environment.map(str::to_string),
+                None,
+            );
+            Some((index, kept))
+        })
+        .collect();
+    let merged = results::merge(kept, new, parsed, text);
+    if let Err(error) = results::write(&file, &results::encode(&merged)) {
+        eprintln!("warning: results not kept: {error}");
+    }
 }
 
 /// Writes every output block into the notebook, atomically (a temporary

@@ -13,7 +13,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use databook_notebook::{CellAnchor, render_error, view};
+use databook_notebook::{CellAnchor, Parse, render_error, view};
 use databook_runtime::{Failure, Level, LogLine, Output, RunReport, Stream};
 use serde::{Deserialize, Serialize};
 
@@ -47,6 +47,77 @@ pub struct Kept {
     pub report: RunReport,
     /// The environment the run had (`[environments.NAME]`), if any.
     pub environment: Option<String>,
+    /// When the run ended, in milliseconds since the Unix epoch.
+    pub at_ms: u64,
+    /// What the run was of (see `cells::Prepared::cache_key`): a cell with
+    /// `cache=` reuses the result while the key is the same.
+    pub key: Option<String>,
+    /// Whether the latest result was reused from the cache rather than run.
+    pub cached: bool,
+}
+
+impl Kept {
+    /// A run that just ended.
+    pub fn now(
+        anchor: CellAnchor,
+        report: RunReport,
+        environment: Option<String>,
+        key: Option<String>,
+    ) -> Kept {
+        Kept {
+            anchor,
+            report,
+            environment,
+            at_ms: now_ms(),
+            key,
+            cached: false,
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// The file that keeps a notebook's results outside an editor (`databook
+/// run`, `databook export`): under the folder of the workspace's
+/// `databook.toml`, or, with none, beside the notebook; the same file an
+/// editor opened on that folder uses.
+pub fn headless_store_file(workspace_root: &Path, notebook: &Path) -> Option<PathBuf> {
+    let notebook = std::path::absolute(notebook).ok()?;
+    store_file(Some(workspace_root), &notebook).or_else(|| store_file(None, &notebook))
+}
+
+/// `kept` with `new` results in place of those of the same cells, as of
+/// the notebook `parse` of `text`; results of cells no longer in it are
+/// dropped.
+pub fn merge(kept: Vec<Kept>, new: Vec<(usize, Kept)>, parse: &Parse, text: &str) -> Vec<Kept> {
+    let mut merged: Vec<Kept> = kept
+        .into_iter()
+        .filter(|old| {
+            old.anchor
+                .locate(parse, text)
+                .is_some_and(|at| !new.iter().any(|(cell, _)| *cell == at))
+        })
+        .collect();
+    merged.extend(new.into_iter().map(|(_, kept)| kept));
+    merged
+}
+
+/// The latest kept result of each cell of `parse`, by cell index.
+pub fn latest_by_cell<'k>(kept: &'k [Kept], parse: &Parse, text: &str) -> Vec<Option<&'k Kept>> {
+    let mut by_cell = vec![None; parse.cells.len()];
+    for k in kept {
+        if let Some(cell) = k.anchor.locate(parse, text)
+            && by_cell[cell].is_none()
+        {
+            by_cell[cell] = Some(k);
+        }
+    }
+    by_cell
 }
 
 /// The file that keeps the results of `notebook`: under `root` (the
@@ -98,6 +169,12 @@ struct Entry {
     logs: Vec<Log>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     environment: Option<String>,
+    #[serde(default)]
+    at_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    key: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    cached: bool,
 }
 
 #[derive(Serialize, Deserialize, PartialEq, Eq)]
@@ -142,6 +219,9 @@ impl Entry {
                 })
                 .collect(),
             environment: kept.environment.clone(),
+            at_ms: kept.at_ms,
+            key: kept.key.clone(),
+            cached: kept.cached,
         }
     }
 
@@ -178,6 +258,9 @@ impl Entry {
                 elapsed: Duration::from_millis(self.elapsed_ms),
             },
             environment: self.environment,
+            at_ms: self.at_ms,
+            key: self.key,
+            cached: self.cached,
         }
     }
 }
@@ -321,6 +404,9 @@ mod tests {
                 elapsed: Duration::from_millis(42),
             },
             environment: None,
+            at_ms: 1_700_000_000_000,
+            key: Some("k".into()),
+            cached: false,
         }
     }
 
@@ -349,6 +435,7 @@ mod tests {
         assert_eq!(back[0].report.result, ok.report.result);
         assert_eq!(back[0].report.logs, ok.report.logs);
         assert_eq!(back[0].report.elapsed, ok.report.elapsed);
+        assert_eq!((back[0].at_ms, &back[0].key), (ok.at_ms, &ok.key));
         assert_eq!(back[1].anchor, failed.anchor);
         assert_eq!(back[1].report.result, failed.report.result);
         // The store keeps itself out of git.

@@ -149,11 +149,7 @@ impl Runs {
                 .locate(snapshot.parse(), snapshot.text())
                 .is_some_and(|at| at != cell)
         });
-        kept.push(Kept {
-            anchor,
-            report,
-            environment,
-        });
+        kept.push(Kept::now(anchor, report, environment, None));
         self.persist(uri, kept);
     }
 
