@@ -144,7 +144,7 @@ fn keystroke_percentiles() {
             black_box(analysis.update(&doc, 0, &BenchCatalog));
             incremental.push(t.elapsed());
         } else {
-            black_box(header_diagnostics(doc.parse(), &BenchCatalog));
+            black_box(header_diagnostics(doc.parse(), doc.text(), &BenchCatalog));
             scratch.push(t.elapsed());
         }
     }

@@ -49,7 +49,7 @@ pub struct Diagnostic {
 /// finds, sorted by position.
 pub fn analyze(parse: &Parse, text: &str, catalog: &dyn Catalog) -> Vec<Diagnostic> {
     let mut out = syntax_diagnostics(parse, text, catalog);
-    out.extend(header_diagnostics(parse, catalog));
+    out.extend(header_diagnostics(parse, text, catalog));
     out.sort_by_key(|d| (d.range.start, d.range.end));
     out
 }
@@ -103,13 +103,13 @@ pub fn syntax_diagnostics(parse: &Parse, text: &str, catalog: &dyn Catalog) -> V
     out
 }
 
-/// What analysis finds in the cells' headers: plugins that are unknown or
-/// failed to load, options they do not take, bad or repeated names, inputs
-/// that name no cell, cycles. Each lies within its cell's header line, and
-/// none depends on anything but the headers (and the catalog). To keep them
+/// What analysis finds in the cells' headers, and in the cell references
+/// of their bodies: plugins that are unknown or failed to load, options
+/// they do not take, bad or repeated names, inputs that name no cell,
+/// cycles. None depends on anything but the cells (and the catalog). To keep them
 /// up to date across edits, use a [`HeaderAnalysis`].
-pub fn header_diagnostics(parse: &Parse, catalog: &dyn Catalog) -> Vec<Diagnostic> {
-    HeaderAnalysis::from_scratch(parse, catalog)
+pub fn header_diagnostics(parse: &Parse, text: &str, catalog: &dyn Catalog) -> Vec<Diagnostic> {
+    HeaderAnalysis::from_scratch(parse, text, catalog)
 }
 
 /// Up to three names close to `word`, closest first, as fixes that replace
@@ -132,8 +132,8 @@ pub(crate) fn suggestion_fixes<'a>(
 }
 
 /// The cells to run for `targets`: see [`References::run_order`].
-pub fn run_order(parse: &Parse, targets: &[usize]) -> Result<Vec<usize>, Vec<usize>> {
-    crate::headers::references(parse).run_order(targets)
+pub fn run_order(parse: &Parse, text: &str, targets: &[usize]) -> Result<Vec<usize>, Vec<usize>> {
+    crate::headers::references(parse, text).run_order(targets)
 }
 
 /// What is being typed at an offset, for completion.

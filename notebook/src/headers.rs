@@ -3,7 +3,8 @@
 //! Header findings are of two kinds. Most depend on one header alone (and on
 //! the plugins): a plugin that is unknown or failed to load, an option it
 //! does not take, a bad name, timeout or check mode. The rest depend on
-//! every header's `name=` and `input=`: repeated names, inputs that name no
+//! every cell's `name=` and inputs (its `input=`, and the cells its body
+//! takes values from, `{{CELL.PATH}}`): repeated names, inputs that name no
 //! cell, cycles. [`HeaderAnalysis`] keeps the first kind per cell and redoes
 //! them only for cells an edit read anew (see [`CellId`]); the second kind it
 //! redoes on every change, over names interned as numbers, which is a few
@@ -18,6 +19,7 @@ use crate::analysis::{Catalog, Diagnostic, PluginInfo};
 use crate::document::{CellId, Document};
 use crate::options::is_databook_option;
 use crate::syntax::{Cell, Parse, Severity, TextRange, is_plugin_name};
+use crate::variables::value_refs;
 
 /// The header diagnostics of one document, updated from each new parse.
 #[derive(Debug, Default)]
@@ -49,6 +51,9 @@ struct CellHeader {
     name: Option<(u32, TextRange)>,
     /// The `input=` value, with its relative range.
     input: Option<(u32, TextRange)>,
+    /// The cells named by the body's `{{CELL.PATH}}`, each with the range
+    /// of the name, relative to the header's start.
+    uses: Vec<(u32, TextRange)>,
 }
 
 /// Strings interned as numbers, all in one buffer: a notebook's thousands
@@ -113,7 +118,7 @@ impl HeaderAnalysis {
         generation: u64,
         catalog: &dyn Catalog,
     ) -> Vec<Diagnostic> {
-        let (parse, ids) = (document.parse(), document.cell_ids());
+        let (parse, ids, text) = (document.parse(), document.cell_ids(), document.text());
         if self.generation != Some(generation) {
             *self = HeaderAnalysis {
                 generation: Some(generation),
@@ -127,7 +132,7 @@ impl HeaderAnalysis {
             let read: Vec<CellHeader> = (prefix..new - suffix)
                 .map(|i| CellHeader {
                     id: Some(ids[i]),
-                    ..self.read(&parse.cells[i], catalog)
+                    ..self.read(&parse.cells[i], text, catalog)
                 })
                 .collect();
             // An edit in a body reads its cell anew, but leaves every name
@@ -136,7 +141,9 @@ impl HeaderAnalysis {
                 && read
                     .iter()
                     .zip(&self.cells[prefix..old - suffix])
-                    .all(|(new, old)| new.name == old.name && new.input == old.input);
+                    .all(|(new, old)| {
+                        new.name == old.name && new.input == old.input && new.uses == old.uses
+                    });
             self.cells.splice(prefix..old - suffix, read);
             // Names typed and deleted stay interned; start afresh once they
             // outnumber the live ones.
@@ -153,11 +160,11 @@ impl HeaderAnalysis {
     /// The header diagnostics of `parse` read from scratch, with none of
     /// the comparisons with an earlier parse that [`HeaderAnalysis::update`]
     /// makes.
-    pub fn from_scratch(parse: &Parse, catalog: &dyn Catalog) -> Vec<Diagnostic> {
+    pub fn from_scratch(parse: &Parse, text: &str, catalog: &dyn Catalog) -> Vec<Diagnostic> {
         let mut analysis = HeaderAnalysis::default();
         analysis.cells.reserve(parse.cells.len());
         for cell in &parse.cells {
-            let read = analysis.read(cell, catalog);
+            let read = analysis.read(cell, text, catalog);
             analysis.cells.push(read);
         }
         analysis.across = analysis.across_headers();
@@ -186,7 +193,12 @@ impl HeaderAnalysis {
     fn reintern(&mut self) {
         let old = std::mem::take(&mut self.names);
         for cell in &mut self.cells {
-            for (id, _) in cell.name.iter_mut().chain(cell.input.iter_mut()) {
+            for (id, _) in cell
+                .name
+                .iter_mut()
+                .chain(cell.input.iter_mut())
+                .chain(cell.uses.iter_mut())
+            {
                 *id = self.names.intern(old.get(*id));
             }
         }
@@ -194,7 +206,7 @@ impl HeaderAnalysis {
 
     /// Reads one header: what is wrong with it alone, relative to its start.
     /// Its id is left out, for the caller to give if it compares it.
-    fn read(&mut self, cell: &Cell, catalog: &dyn Catalog) -> CellHeader {
+    fn read(&mut self, cell: &Cell, text: &str, catalog: &dyn Catalog) -> CellHeader {
         let start = cell.header.range.start;
         let relative = |r: &TextRange| r.start - start..r.end - start;
         let mut local = Vec::new();
@@ -257,13 +269,13 @@ impl HeaderAnalysis {
 
         CellHeader {
             local,
-            ..self.read_names(cell)
+            ..self.read_names(cell, text)
         }
     }
 
-    /// Reads one header's name and input, relative to its start, and
-    /// nothing else.
-    fn read_names(&mut self, cell: &Cell) -> CellHeader {
+    /// Reads one cell's name and inputs, relative to its header's start,
+    /// and nothing else.
+    fn read_names(&mut self, cell: &Cell, text: &str) -> CellHeader {
         let start = cell.header.range.start;
         let mut read = |entry: &crate::syntax::OptionEntry| {
             let range = &entry.value.range;
@@ -274,20 +286,33 @@ impl HeaderAnalysis {
         };
         let name = cell.name_entry().map(&mut read);
         let input = cell.input_entry().map(&mut read);
+        let body = text.get(cell.body.clone()).unwrap_or_default();
+        let uses = value_refs(body)
+            .into_iter()
+            .map(|value| {
+                let range = &value.cell_range;
+                let at = cell.body.start - start;
+                (
+                    self.names.intern(&value.cell),
+                    at + range.start..at + range.end,
+                )
+            })
+            .collect();
         CellHeader {
             id: None,
             local: Vec::new(),
             name,
             input,
+            uses,
         }
     }
 
-    /// The headers' names and inputs only, as [`references`] needs them.
-    fn names_only(parse: &Parse) -> HeaderAnalysis {
+    /// The cells' names and inputs only, as [`references`] needs them.
+    fn names_only(parse: &Parse, text: &str) -> HeaderAnalysis {
         let mut analysis = HeaderAnalysis::default();
         analysis.cells.reserve(parse.cells.len());
         for cell in &parse.cells {
-            let read = analysis.read_names(cell);
+            let read = analysis.read_names(cell, text);
             analysis.cells.push(read);
         }
         analysis
@@ -312,6 +337,21 @@ impl HeaderAnalysis {
         let (id, _) = self.cells[cell].input.as_ref()?;
         let target = first[*id as usize];
         (target != NONE).then_some(target as usize)
+    }
+
+    /// The cells that cell `cell` takes, each with the range (relative to
+    /// its header) of the reference that makes it one: its `input=` first,
+    /// then its body's `{{CELL.PATH}}`; a cell taken twice is listed once.
+    fn edges(&self, first: &[u32], cell: usize) -> Vec<(usize, TextRange)> {
+        let header = &self.cells[cell];
+        let mut edges: Vec<(usize, TextRange)> = Vec::new();
+        for (id, range) in header.input.iter().chain(&header.uses) {
+            let target = first[*id as usize];
+            if target != NONE && !edges.iter().any(|(t, _)| *t == target as usize) {
+                edges.push((target as usize, range.clone()));
+            }
+        }
+        edges
     }
 
     /// Repeated names, inputs that name no cell, and cycles of inputs.
@@ -343,7 +383,6 @@ impl HeaderAnalysis {
             }
         }
 
-        let input_of = |cell: usize| self.input_target(&first, cell);
         for (cell, header) in self.cells.iter().enumerate() {
             let Some((id, range)) = &header.input else {
                 continue;
@@ -370,7 +409,35 @@ impl HeaderAnalysis {
             ));
         }
 
-        for cycle in input_cycles(self.cells.len(), input_of) {
+        for (cell, header) in self.cells.iter().enumerate() {
+            for (id, range) in &header.uses {
+                if first[*id as usize] != NONE {
+                    continue;
+                }
+                let value = self.names.get(*id);
+                let candidates = self
+                    .names
+                    .iter()
+                    .zip(&first)
+                    .filter(|&(_, &at)| at != NONE && at as usize != cell)
+                    .map(|(name, _)| name);
+                out.push((
+                    cell,
+                    Diagnostic {
+                        range: range.clone(),
+                        severity: Severity::Error,
+                        code: "unknown-cell",
+                        message: format!("no cell is named `{value}`"),
+                        fixes: crate::analysis::suggestion_fixes(value, range, candidates),
+                    },
+                ));
+            }
+        }
+
+        let edges: Vec<Vec<(usize, TextRange)>> = (0..self.cells.len())
+            .map(|cell| self.edges(&first, cell))
+            .collect();
+        for cycle in cycles(&edges) {
             let path: Vec<&str> = cycle
                 .iter()
                 .chain(cycle.first())
@@ -379,15 +446,19 @@ impl HeaderAnalysis {
                     None => "?",
                 })
                 .collect();
-            for &cell in &cycle {
-                let (_, range) = self.cells[cell].input.as_ref().expect("a cycle has inputs");
+            for (at, &cell) in cycle.iter().enumerate() {
+                let next = cycle[(at + 1) % cycle.len()];
+                let (_, range) = edges[cell]
+                    .iter()
+                    .find(|(target, _)| *target == next)
+                    .expect("a cycle follows edges");
                 out.push((
                     cell,
                     Diagnostic {
                         range: range.clone(),
                         severity: Severity::Error,
                         code: "input-cycle",
-                        message: format!("`input=` makes a cycle: {}", path.join(" → ")),
+                        message: format!("inputs make a cycle: {}", path.join(" → ")),
                         fixes: Vec::new(),
                     },
                 ));
@@ -449,57 +520,129 @@ fn check_options(cell: &Cell, accepted: &[String], out: &mut Vec<Diagnostic>) {
     }
 }
 
-/// Every cycle of `input=` references among `cells` cells, each as the
-/// cells in it, in the order of the references, starting with the cell
-/// nearest the top.
-fn input_cycles(cells: usize, input_of: impl Fn(usize) -> Option<usize>) -> Vec<Vec<usize>> {
-    // Each cell has at most one input, so following inputs from any cell
-    // either ends or enters exactly one cycle.
-    #[derive(Clone, Copy, PartialEq)]
-    enum Mark {
-        New,
-        OnPath,
-        Done,
-    }
-    let mut marks = vec![Mark::New; cells];
+/// A cycle through each group of cells that take each other's results
+/// (each strongly connected component with a cycle), as the cells in it in
+/// the order of the references, starting with the cell nearest the top.
+/// `edges[cell]` are the cells that `cell` takes.
+fn cycles(edges: &[Vec<(usize, TextRange)>]) -> Vec<Vec<usize>> {
+    let components = strongly_connected(edges.len(), |cell| edges[cell].iter().map(|(t, _)| *t));
     let mut cycles = Vec::new();
-    let mut path = Vec::new();
-    for start in 0..cells {
-        path.clear();
-        let mut at = Some(start);
-        while let Some(i) = at {
-            match marks[i] {
-                Mark::Done => break,
-                Mark::OnPath => {
-                    let from = path.iter().position(|&p| p == i).unwrap();
-                    let mut cycle: Vec<usize> = path[from..].to_vec();
-                    let min = cycle.iter().enumerate().min_by_key(|&(_, &c)| c).unwrap().0;
-                    cycle.rotate_left(min);
-                    cycles.push(cycle);
-                    break;
+    for component in components {
+        let start = *component.iter().min().expect("components are not empty");
+        let self_loop = edges[start].iter().any(|(t, _)| *t == start);
+        if component.len() == 1 && !self_loop {
+            continue;
+        }
+        // The shortest way back to `start` within the component, found
+        // breadth-first: a component may hold many cycles, one names it.
+        let inside = |cell: usize| component.binary_search(&cell).is_ok();
+        let mut came_from: FxHashMap<usize, usize> = FxHashMap::default();
+        let mut queue = std::collections::VecDeque::from([start]);
+        let mut last = None;
+        'search: while let Some(at) = queue.pop_front() {
+            for &(next, _) in &edges[at] {
+                if next == start {
+                    last = Some(at);
+                    break 'search;
                 }
-                Mark::New => {
-                    marks[i] = Mark::OnPath;
-                    path.push(i);
-                    at = input_of(i);
+                if inside(next) && !came_from.contains_key(&next) {
+                    came_from.insert(next, at);
+                    queue.push_back(next);
                 }
             }
         }
-        for &i in &path {
-            marks[i] = Mark::Done;
+        let Some(mut at) = last else {
+            continue;
+        };
+        let mut cycle = vec![at];
+        while at != start {
+            at = came_from[&at];
+            cycle.push(at);
         }
+        cycle.reverse();
+        cycles.push(cycle);
     }
+    cycles.sort();
     cycles
 }
 
-/// What the cells' `input=` options mean, and what is wrong with them: the
-/// one reading of names that diagnostics, run order, `databook run` and the
-/// language server share.
+/// The strongly connected components of a graph of `nodes` nodes, each
+/// sorted (Tarjan's algorithm, without recursion: a notebook may have
+/// thousands of cells in one chain).
+fn strongly_connected<I: Iterator<Item = usize>>(
+    nodes: usize,
+    successors: impl Fn(usize) -> I,
+) -> Vec<Vec<usize>> {
+    const UNSEEN: u32 = u32::MAX;
+    let mut index = vec![UNSEEN; nodes];
+    let mut low = vec![0u32; nodes];
+    let mut on_stack = vec![false; nodes];
+    let mut stack = Vec::new();
+    let mut components = Vec::new();
+    let mut next = 0u32;
+    for root in 0..nodes {
+        if index[root] != UNSEEN {
+            continue;
+        }
+        // Each frame: a node and its successors not yet looked at.
+        let mut frames = vec![(root, successors(root))];
+        index[root] = next;
+        low[root] = next;
+        next += 1;
+        stack.push(root);
+        on_stack[root] = true;
+        while let Some((node, rest)) = frames.last_mut() {
+            let node = *node;
+            if let Some(succ) = rest.next() {
+                if index[succ] == UNSEEN {
+                    index[succ] = next;
+                    low[succ] = next;
+                    next += 1;
+                    stack.push(succ);
+                    on_stack[succ] = true;
+                    frames.push((succ, successors(succ)));
+                } else if on_stack[succ] {
+                    low[node] = low[node].min(index[succ]);
+                }
+                continue;
+            }
+            frames.pop();
+            if let Some((parent, _)) = frames.last() {
+                low[*parent] = low[*parent].min(low[node]);
+            }
+            if low[node] == index[node] {
+                let mut component = Vec::new();
+                loop {
+                    let member = stack.pop().expect("the node is on the stack");
+                    on_stack[member] = false;
+                    component.push(member);
+                    if member == node {
+                        break;
+                    }
+                }
+                component.sort_unstable();
+                components.push(component);
+            }
+        }
+    }
+    components
+}
+
+/// What the cells' names and inputs mean, and what is wrong with them: the
+/// one reading that diagnostics, run order, `databook run` and the
+/// language server share. A cell's inputs are the cell its `input=` names
+/// (whose result it is given) and the cells its body takes values from
+/// (`{{CELL.PATH}}`); each name means the first cell from the top that
+/// carries it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct References {
-    /// For each cell, the cell its `input=` names: the first cell from the
-    /// top that carries that name.
+    /// For each cell, the cell its `input=` names.
     inputs: Vec<Option<usize>>,
+    /// For each cell, every cell it takes (its `input=` and the cells of
+    /// its `{{CELL.PATH}}`), each once, in the order they are referred to.
+    takes: Vec<Vec<usize>>,
+    /// Each name, with the first cell that carries it.
+    named: FxHashMap<String, usize>,
     /// Repeated names, inputs that name no cell, and cycles, sorted by
     /// position: the same findings, with the same messages and ranges, as
     /// the editor's diagnostics.
@@ -512,85 +655,83 @@ impl References {
         self.inputs.get(cell).copied().flatten()
     }
 
-    /// Whether some cell names cell `cell` in its `input=`.
+    /// Every cell that cell `cell` takes: its `input=` and the cells its
+    /// body takes values from.
+    pub fn takes(&self, cell: usize) -> &[usize] {
+        self.takes.get(cell).map_or(&[], Vec::as_slice)
+    }
+
+    /// The cell a name means: the first from the top that carries it.
+    pub fn cell_named(&self, name: &str) -> Option<usize> {
+        self.named.get(name).copied()
+    }
+
+    /// Whether some cell takes cell `cell`.
     pub fn has_dependents(&self, cell: usize) -> bool {
-        self.inputs.contains(&Some(cell))
+        self.takes.iter().any(|takes| takes.contains(&cell))
     }
 
     /// `targets` and every cell that takes one of them, directly or through
-    /// other cells' `input=`, in document order.
+    /// other cells, in document order.
     pub fn with_dependents(&self, targets: &[usize]) -> Vec<usize> {
-        const UNKNOWN: u8 = 0;
-        const REACHES: u8 = 1;
-        const NOT: u8 = 2;
-        const VISITING: u8 = 3;
-        let cells = self.inputs.len();
-        let mut state = vec![UNKNOWN; cells];
-        for &target in targets {
-            if target < cells {
-                state[target] = REACHES;
+        let cells = self.takes.len();
+        let mut taken_by = vec![Vec::new(); cells];
+        for (cell, takes) in self.takes.iter().enumerate() {
+            for &input in takes {
+                taken_by[input].push(cell);
             }
         }
-        // Each cell's chain of inputs is followed until a cell whose answer
-        // is known; every cell on the way shares that answer. A cycle that
-        // holds no target reaches none.
-        let mut path = Vec::new();
-        for start in 0..cells {
-            let mut at = start;
-            let verdict = loop {
-                match state[at] {
-                    REACHES => break REACHES,
-                    NOT | VISITING => break NOT,
-                    _ => {
-                        state[at] = VISITING;
-                        path.push(at);
-                        match self.input_of(at) {
-                            Some(next) => at = next,
-                            None => break NOT,
-                        }
-                    }
-                }
-            };
-            for cell in path.drain(..) {
-                state[cell] = verdict;
+        let mut reached = vec![false; cells];
+        let mut todo: Vec<usize> = targets.iter().copied().filter(|&t| t < cells).collect();
+        while let Some(cell) = todo.pop() {
+            if !std::mem::replace(&mut reached[cell], true) {
+                todo.extend(&taken_by[cell]);
             }
         }
-        (0..cells).filter(|&c| state[c] == REACHES).collect()
+        (0..cells).filter(|&c| reached[c]).collect()
     }
 
     /// The cells to run for `targets`: each target after the cells it
-    /// depends on through `input=`, every cell once, in the order the
-    /// targets are given. A cycle is returned as the cells in it.
+    /// takes, directly or not, every cell once, the targets in the order
+    /// given. A cycle is returned as the cells in it.
     pub fn run_order(&self, targets: &[usize]) -> Result<Vec<usize>, Vec<usize>> {
-        let cells = self.inputs.len();
+        const NEW: u8 = 0;
+        const VISITING: u8 = 1;
+        const DONE: u8 = 2;
+        let cells = self.takes.len();
         let mut order = Vec::new();
-        let mut state = vec![0u8; cells]; // 0 new, 1 visiting, 2 done
+        let mut state = vec![NEW; cells];
         for &target in targets {
-            if target >= cells || state[target] == 2 {
+            if target >= cells || state[target] == DONE {
                 continue;
             }
-            // Inputs form chains, so the dependencies of a cell are the
-            // cells its `input=` leads through, nearest last.
-            let mut chain = vec![target];
-            state[target] = 1;
-            let mut at = target;
-            while let Some(dep) = self.input_of(at) {
-                match state[dep] {
-                    2 => break,
-                    1 => {
-                        let from = chain.iter().position(|&c| c == dep).unwrap_or(0);
-                        return Err(chain[from..].to_vec());
+            // Depth first, without recursion: each frame is a cell and how
+            // many of the cells it takes have been visited.
+            let mut path: Vec<(usize, usize)> = vec![(target, 0)];
+            state[target] = VISITING;
+            while let Some((cell, next)) = path.last_mut() {
+                let cell = *cell;
+                match self.takes[cell].get(*next) {
+                    Some(&input) => {
+                        *next += 1;
+                        match state[input] {
+                            DONE => {}
+                            VISITING => {
+                                let from = path.iter().position(|&(c, _)| c == input).unwrap_or(0);
+                                return Err(path[from..].iter().map(|&(c, _)| c).collect());
+                            }
+                            _ => {
+                                state[input] = VISITING;
+                                path.push((input, 0));
+                            }
+                        }
                     }
-                    _ => {
-                        state[dep] = 1;
-                        chain.push(dep);
-                        at = dep;
+                    None => {
+                        state[cell] = DONE;
+                        order.push(cell);
+                        path.pop();
                     }
                 }
-            }
-            for &c in chain.iter().rev() {
-                state[c] = 2;
-                order.push(c);
             }
         }
         Ok(order)
@@ -598,15 +739,27 @@ impl References {
 }
 
 /// Reads the cells' names and inputs; see [`References`].
-pub fn references(parse: &Parse) -> References {
-    let mut analysis = HeaderAnalysis::names_only(parse);
+pub fn references(parse: &Parse, text: &str) -> References {
+    let mut analysis = HeaderAnalysis::names_only(parse, text);
     let first = analysis.first_named();
     let inputs = (0..analysis.cells.len())
         .map(|cell| analysis.input_target(&first, cell))
         .collect();
+    let takes = (0..analysis.cells.len())
+        .map(|cell| analysis.edges(&first, cell).into_iter().map(|(t, _)| t).collect())
+        .collect();
+    let named = analysis
+        .names
+        .iter()
+        .zip(&first)
+        .filter(|&(_, &at)| at != NONE)
+        .map(|(name, &at)| (name.to_string(), at as usize))
+        .collect();
     analysis.across = analysis.across_headers();
     References {
         inputs,
+        takes,
+        named,
         problems: analysis.findings(parse),
     }
 }

@@ -29,7 +29,7 @@ pub use crate::dump::dump_parse;
 pub use crate::edit::{CellAnchor, Edit, clear_output, locate_cell, set_output};
 pub use crate::headers::matching_ends;
 pub use crate::options::{
-    CellOptions, CheckMode, DATABOOK_OPTIONS, OptionProblem, OwnOption, is_cell_name,
+    Cache, CellOptions, CheckMode, DATABOOK_OPTIONS, OptionProblem, OwnOption, is_cell_name,
     is_databook_option,
 };
 pub use crate::render::{output_block, reads_back, render, render_error, view};
@@ -37,4 +37,7 @@ pub use crate::syntax::{
     Cell, ErrorKind, Header, Misspelling, OptionEntry, OutputBlock, Parse, Severity, Spanned,
     Status, SyntaxError, TextRange, is_option_key, is_plugin_name, parse, quote_value,
 };
-pub use crate::variables::{VariableRef, substitute, variable_refs};
+pub use crate::variables::{
+    BodyRef, PathError, Step, ValueRef, VariableRef, body_refs, follow, result_json, substitute,
+    value_refs, value_text, variable_refs,
+};

@@ -1,5 +1,5 @@
 //! The options databook reads itself (`name=`, `input=`, `timeout=`,
-//! `check=`), read once per header into a typed [`CellOptions`]. Every
+//! `check=`, `cache=`), read once per header into a typed [`CellOptions`]. Every
 //! reader (diagnostics, completion, `databook run`, the language server)
 //! takes them from here, so none can read them differently.
 
@@ -16,7 +16,7 @@ pub struct OwnOption {
 }
 
 /// Every option databook keeps for itself: a plugin never receives them.
-pub const DATABOOK_OPTIONS: [OwnOption; 4] = [
+pub const DATABOOK_OPTIONS: [OwnOption; 5] = [
     OwnOption {
         key: "name",
         documentation: "Names the cell (`[A-Za-z][A-Za-z0-9_-]*`, unique in the notebook), so that another cell can take its output with `input=`.",
@@ -33,7 +33,35 @@ pub const DATABOOK_OPTIONS: [OwnOption; 4] = [
         key: "check",
         documentation: "How `databook run --check` compares this cell's output: `exact` (the default), `status` (the run must succeed) or `skip`.",
     },
+    OwnOption {
+        key: "cache",
+        documentation: "Reuses the cell's latest result instead of running it while nothing it depends on changed (the plugin, the body after `{{...}}`, the options, the environment, the inputs): `true`, or a duration (`10m`, `1h`) after which it runs again; `false` (the default) always runs. `databook run --no-cache` runs every cell.",
+    },
 ];
+
+/// How long a cell's result may be reused (`cache=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cache {
+    /// `cache=true`: as long as what the cell depends on is unchanged.
+    Unlimited,
+    /// `cache=10m`: that long at most.
+    For(std::time::Duration),
+}
+
+impl Cache {
+    /// Reads a `cache=` value: `None` for `false`, `Err(())` for anything
+    /// that is not a setting.
+    pub fn parse(value: &str) -> Result<Option<Cache>, ()> {
+        match value {
+            "true" => Ok(Some(Cache::Unlimited)),
+            "false" => Ok(None),
+            other => other
+                .parse::<Timeout>()
+                .map(|t| Some(Cache::For(t.0)))
+                .map_err(|_| ()),
+        }
+    }
+}
 
 /// Whether databook reads `key` itself (and never passes it to a plugin).
 pub fn is_databook_option(key: &str) -> bool {
@@ -75,6 +103,8 @@ pub struct CellOptions {
     pub(crate) name: u32,
     pub(crate) input: u32,
     pub(crate) timeout: u32,
+    /// Which option is a valid `cache=`; `NONE` for none.
+    pub(crate) cache: u32,
     pub check: CheckMode,
     /// What is wrong with them, one problem per option; rarely anything.
     problems: Box<[OptionProblem]>,
@@ -89,6 +119,7 @@ impl Default for CellOptions {
             name: NONE,
             input: NONE,
             timeout: NONE,
+            cache: NONE,
             check: CheckMode::Exact,
             problems: Box::default(),
         }
@@ -135,6 +166,19 @@ impl CellOptions {
                     message: format!(
                         "`{}` is not a duration: write a positive whole number with `ms`, `s`, `m` or `h`, like `500ms`, `10s`, `2m` or `1h`",
                         timeout.value.value
+                    ),
+                }),
+            }
+        }
+        if let Some((i, cache)) = position("cache") {
+            match Cache::parse(&cache.value.value) {
+                Ok(_) => options.cache = i,
+                Err(()) => problems.push(OptionProblem {
+                    range: relative(&cache.value),
+                    code: "bad-cache",
+                    message: format!(
+                        "`{}` is not a cache setting: write `true`, `false`, or how long a result may be reused, like `10m` or `1h`",
+                        cache.value.value
                     ),
                 }),
             }

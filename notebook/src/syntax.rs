@@ -101,6 +101,15 @@ impl Cell {
             .map(|t| t.0)
     }
 
+    /// How long the cell's result may be reused (`cache=`); `None` when it
+    /// always runs.
+    pub fn cache(&self) -> Option<crate::options::Cache> {
+        let entry = self.header.options.get(self.header.own.cache as usize)?;
+        crate::options::Cache::parse(&entry.value.value)
+            .ok()
+            .flatten()
+    }
+
     /// The cell's name, when it is a valid one.
     pub fn name(&self) -> Option<&str> {
         self.name_entry().map(|o| o.value.value.as_str())

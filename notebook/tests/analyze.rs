@@ -63,7 +63,7 @@ fn dump_analysis(text: &str) -> String {
         }
     }
     let all: Vec<usize> = (0..p.cells.len()).collect();
-    writeln!(out, "run order {:?}", run_order(&p, &all)).unwrap();
+    writeln!(out, "run order {:?}", run_order(&p, text, &all)).unwrap();
     writeln!(out, "symbols").unwrap();
     for s in symbols(&p, text) {
         writeln!(
@@ -141,14 +141,14 @@ fn completion_fixtures() {
 fn run_order_puts_inputs_first_and_reports_cycles() {
     let text = "@plugin=jq name=c input=b\n.\n@plugin=jq name=a\n.\n@plugin=jq name=b input=a\n.\n@plugin=jq input=nowhere\n.\n";
     let p = parse(text);
-    assert_eq!(run_order(&p, &[0]), Ok(vec![1, 2, 0]));
-    assert_eq!(run_order(&p, &[2, 0, 3]), Ok(vec![1, 2, 0, 3]));
-    assert_eq!(run_order(&p, &[0, 1, 2, 3]), Ok(vec![1, 2, 0, 3]));
-    assert_eq!(run_order(&p, &[9]), Ok(vec![]));
+    assert_eq!(run_order(&p, text, &[0]), Ok(vec![1, 2, 0]));
+    assert_eq!(run_order(&p, text, &[2, 0, 3]), Ok(vec![1, 2, 0, 3]));
+    assert_eq!(run_order(&p, text, &[0, 1, 2, 3]), Ok(vec![1, 2, 0, 3]));
+    assert_eq!(run_order(&p, text, &[9]), Ok(vec![]));
     let cyclic = "@plugin=jq name=x input=z\n.\n@plugin=jq name=y input=x\n.\n@plugin=jq name=z input=y\n.\n@plugin=jq name=w\n.\n";
     let p = parse(cyclic);
-    assert_eq!(run_order(&p, &[3]), Ok(vec![3]));
-    let mut cycle = run_order(&p, &[1]).unwrap_err();
+    assert_eq!(run_order(&p, cyclic, &[3]), Ok(vec![3]));
+    let mut cycle = run_order(&p, cyclic, &[1]).unwrap_err();
     cycle.sort();
     assert_eq!(cycle, [0, 1, 2]);
 }
@@ -159,7 +159,7 @@ fn dependents_are_the_cells_whose_inputs_lead_to_a_cell() {
     // c takes b, b takes a (below it), d takes c; e stands alone.
     let text = "@plugin=jq name=c input=b\n.\n@plugin=jq name=a\n.\n@plugin=jq name=b input=a\n.\n@plugin=jq name=d input=c\n.\n@plugin=jq name=e\n.\n";
     let p = parse(text);
-    let refs = references(&p);
+    let refs = references(&p, text);
     assert_eq!(
         refs.with_dependents(&[1]),
         [0, 1, 2, 3],
@@ -177,9 +177,50 @@ fn dependents_are_the_cells_whose_inputs_lead_to_a_cell() {
     // A cycle that holds no target is no dependent of it.
     let cyclic =
         "@plugin=jq name=x input=y\n.\n@plugin=jq name=y input=x\n.\n@plugin=jq name=w\n.\n";
-    let refs = references(&parse(cyclic));
+    let refs = references(&parse(cyclic), cyclic);
     assert_eq!(refs.with_dependents(&[2]), [2]);
     assert_eq!(refs.with_dependents(&[0]), [0, 1]);
+}
+
+#[test]
+fn values_taken_from_cells_make_them_inputs() {
+    use databook_notebook::references;
+    // `request` takes `login`'s token and `users`' first id; `users` takes
+    // `login` through `input=`; `report` takes `request`.
+    let text = "@plugin=http name=request\nGET http://h/{{users.items[0].id}}\nAuthorization: {{ login.token }}\n\n@plugin=http name=login\nPOST http://h/login\n\n@plugin=jq name=users input=login\n.\n@plugin=jq name=report\n{{request.status}} {{HOST}}\n";
+    let p = parse(text);
+    let refs = references(&p, text);
+    assert!(refs.problems.is_empty(), "{:?}", refs.problems);
+    assert_eq!(refs.takes(0), [2, 1], "in the order they are referred to");
+    assert_eq!(refs.takes(2), [1]);
+    assert_eq!(refs.cell_named("login"), Some(1));
+    assert_eq!(refs.run_order(&[3]), Ok(vec![1, 2, 0, 3]));
+    assert_eq!(refs.with_dependents(&[1]), [0, 1, 2, 3]);
+    assert_eq!(refs.with_dependents(&[2]), [0, 2, 3]);
+    assert!(refs.has_dependents(0) && !refs.has_dependents(3));
+
+    // A value from a cell that takes this one's is a cycle, named where
+    // each reference is; a cell that does not exist is named too.
+    let cyclic = "@plugin=http name=a\nGET {{b.x}}\n@plugin=jq name=b input=a\n.\n@plugin=jq name=c\n{{nobody.x}} {{c.me}}\n";
+    let p = parse(cyclic);
+    let refs = references(&p, cyclic);
+    let found: Vec<(&str, &str, String)> = refs
+        .problems
+        .iter()
+        .map(|d| (d.code, &cyclic[d.range.clone()], d.message.clone()))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            ("input-cycle", "b", "inputs make a cycle: a → b → a".to_string()),
+            ("input-cycle", "a", "inputs make a cycle: a → b → a".to_string()),
+            ("unknown-cell", "nobody", "no cell is named `nobody`".to_string()),
+            ("input-cycle", "c", "inputs make a cycle: c → c".to_string()),
+        ]
+    );
+    let mut cycle = refs.run_order(&[1]).unwrap_err();
+    cycle.sort();
+    assert_eq!(cycle, [0, 1]);
 }
 
 #[test]

@@ -39,11 +39,12 @@ impl Catalog for TestCatalog {
 const CATALOG: TestCatalog = TestCatalog { http: false };
 
 fn fresh(doc: &Document, catalog: &dyn Catalog) -> Vec<Diagnostic> {
-    header_diagnostics(doc.parse(), catalog)
+    header_diagnostics(doc.parse(), doc.text(), catalog)
 }
 
 /// Headers with few names, so that names repeat, inputs find cells or not,
-/// and cycles form; with bodies and prose between.
+/// and cycles form; with bodies (some taking values from cells) and prose
+/// between.
 fn notebook() -> impl Strategy<Value = String> {
     let header = (
         prop::sample::select(vec!["jq", "prometheus", "broken", "jqq", "http"]),
@@ -71,6 +72,7 @@ fn notebook() -> impl Strategy<Value = String> {
     let line = prop_oneof![
         3 => header,
         1 => Just(".body".to_owned()),
+        1 => prop::sample::select(vec!["{{a.x}}", "GET {{ b[0].id }} {{c.y}}", "{{d.z}} {{HOST}}", "\\{{a.x}}"]).prop_map(str::to_owned),
         1 => Just(String::new()),
         1 => Just("@end".to_owned()),
     ];
@@ -86,6 +88,9 @@ fn edit_text() -> impl Strategy<Value = String> {
         Just("b".to_owned()),
         Just(" name=c".to_owned()),
         Just(" input=a".to_owned()),
+        Just("{{b.k}}".to_owned()),
+        Just("{{".to_owned()),
+        Just("}}".to_owned()),
         Just("\n@plugin=jq name=b input=c\n".to_owned()),
         Just("\n".to_owned()),
         Just("@".to_owned()),
