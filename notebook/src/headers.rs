@@ -746,7 +746,13 @@ pub fn references(parse: &Parse, text: &str) -> References {
         .map(|cell| analysis.input_target(&first, cell))
         .collect();
     let takes = (0..analysis.cells.len())
-        .map(|cell| analysis.edges(&first, cell).into_iter().map(|(t, _)| t).collect())
+        .map(|cell| {
+            analysis
+                .edges(&first, cell)
+                .into_iter()
+                .map(|(t, _)| t)
+                .collect()
+        })
         .collect();
     let named = analysis
         .names

@@ -277,7 +277,11 @@ fn keys_hint(keys: &[String]) -> String {
         return String::new();
     }
     let shown: Vec<&str> = keys.iter().take(8).map(String::as_str).collect();
-    let more = if keys.len() > shown.len() { ", …" } else { "" };
+    let more = if keys.len() > shown.len() {
+        ", …"
+    } else {
+        ""
+    };
     format!(" (its keys: {}{more})", shown.join(", "))
 }
 
@@ -392,16 +396,24 @@ mod tests {
 
     #[test]
     fn cell_values_are_read_with_their_paths() {
-        let body = r#"Authorization: Bearer {{ login.token }} {{users.items[0].id}} {{r["odd key"][2]}}"#;
+        let body =
+            r#"Authorization: Bearer {{ login.token }} {{users.items[0].id}} {{r["odd key"][2]}}"#;
         let refs = value_refs(body);
         let texts: Vec<String> = refs.iter().map(ValueRef::text).collect();
-        assert_eq!(texts, ["login.token", "users.items[0].id", r#"r["odd key"][2]"#]);
+        assert_eq!(
+            texts,
+            ["login.token", "users.items[0].id", r#"r["odd key"][2]"#]
+        );
         assert_eq!(&body[refs[0].range.clone()], "{{ login.token }}");
         assert_eq!(&body[refs[0].cell_range.clone()], "login");
         assert_eq!(&body[refs[1].cell_range.clone()], "users");
         assert_eq!(
             refs[1].path,
-            [Step::Key("items".into()), Step::Index(0), Step::Key("id".into())]
+            [
+                Step::Key("items".into()),
+                Step::Index(0),
+                Step::Key("id".into())
+            ]
         );
         assert_eq!(
             with("a {{login.token}} b {{HOST}}").unwrap(),
@@ -416,8 +428,14 @@ mod tests {
             serde_json::from_str(r#"{"token": "abc", "items": [{"id": 7}], "n": 1}"#).unwrap();
         let path = |text: &str| value_refs(&format!("{{{{c.{text}}}}}"))[0].path.clone();
         assert_eq!(value_text(follow(&value, &path("token")).unwrap()), "abc");
-        assert_eq!(value_text(follow(&value, &path("items[0].id")).unwrap()), "7");
-        assert_eq!(value_text(follow(&value, &path("items[0]")).unwrap()), r#"{"id":7}"#);
+        assert_eq!(
+            value_text(follow(&value, &path("items[0].id")).unwrap()),
+            "7"
+        );
+        assert_eq!(
+            value_text(follow(&value, &path("items[0]")).unwrap()),
+            r#"{"id":7}"#
+        );
         assert_eq!(
             follow(&value, &path("nope")).unwrap_err().to_string(),
             "it has no key `nope` (its keys: items, n, token)"

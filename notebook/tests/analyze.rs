@@ -212,9 +212,21 @@ fn values_taken_from_cells_make_them_inputs() {
     assert_eq!(
         found,
         [
-            ("input-cycle", "b", "inputs make a cycle: a → b → a".to_string()),
-            ("input-cycle", "a", "inputs make a cycle: a → b → a".to_string()),
-            ("unknown-cell", "nobody", "no cell is named `nobody`".to_string()),
+            (
+                "input-cycle",
+                "b",
+                "inputs make a cycle: a → b → a".to_string()
+            ),
+            (
+                "input-cycle",
+                "a",
+                "inputs make a cycle: a → b → a".to_string()
+            ),
+            (
+                "unknown-cell",
+                "nobody",
+                "no cell is named `nobody`".to_string()
+            ),
             ("input-cycle", "c", "inputs make a cycle: c → c".to_string()),
         ]
     );

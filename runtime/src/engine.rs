@@ -141,15 +141,21 @@ impl Runtime {
     }
 
     /// Compiles a plugin's component, or loads it from the cache when this
-    /// very wasm was compiled before by a compatible engine.
-    pub(crate) fn compile(&self, wasm: &[u8], path: &Path) -> Result<Component, LoadError> {
+    /// very wasm (`digest` is its SHA-256) was compiled before by a
+    /// compatible engine.
+    pub(crate) fn compile(
+        &self,
+        wasm: &[u8],
+        digest: &[u8; 32],
+        path: &Path,
+    ) -> Result<Component, LoadError> {
         let engine = &self.inner.engine;
         check_is_component(wasm, path)?;
         let cached = self
             .inner
             .cache_dir
             .as_ref()
-            .map(|dir| dir.join(format!("{}.cwasm", cache_key(engine, wasm))));
+            .map(|dir| dir.join(format!("{}.cwasm", cache_key(engine, digest))));
         if let Some(file) = cached.as_ref() {
             // Read into memory rather than mapped: a mapped file that someone
             // truncates later would bring the process down.
@@ -199,9 +205,9 @@ fn check_is_component(wasm: &[u8], path: &Path) -> Result<(), LoadError> {
     }
 }
 
-/// The cache file's name: the hash of the wasm and of everything about the
-/// engine that makes an artifact compatible.
-fn cache_key(engine: &Engine, wasm: &[u8]) -> String {
+/// The cache file's name: the hash of the wasm's digest and of everything
+/// about the engine that makes an artifact compatible.
+fn cache_key(engine: &Engine, digest: &[u8; 32]) -> String {
     struct Sha(Sha256);
     impl Hasher for Sha {
         fn finish(&self) -> u64 {
@@ -212,7 +218,7 @@ fn cache_key(engine: &Engine, wasm: &[u8]) -> String {
         }
     }
     let mut hasher = Sha(Sha256::new());
-    hasher.write(wasm);
+    hasher.write(digest);
     engine.precompile_compatibility_hash().hash(&mut hasher);
     let digest = hasher.0.finalize();
     digest.iter().take(20).map(|b| format!("{b:02x}")).collect()

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use sha2::Digest as _;
 use wasmtime::Store;
 use wasmtime::component::InstancePre;
 
@@ -125,6 +126,8 @@ struct PluginInner {
     checking: Option<checking::GuestIndices>,
     /// The plugin's share of the runtime's instances (`limits.concurrency`).
     share: tokio::sync::Semaphore,
+    /// The SHA-256 of its wasm.
+    digest: [u8; 32],
 }
 
 /// A call's reply, with the run's log.
@@ -263,7 +266,8 @@ impl Plugin {
                 .into(),
             Source::Builtin(builtin) => builtin.wasm.into(),
         };
-        let component = runtime.compile(&wasm, &wasm_path)?;
+        let digest: [u8; 32] = sha2::Sha256::digest(&wasm).into();
+        let component = runtime.compile(&wasm, &digest, &wasm_path)?;
         let incompatible = |message: String| LoadError::Incompatible {
             path: wasm_path.clone(),
             message,
@@ -312,6 +316,7 @@ impl Plugin {
                 pre,
                 exports,
                 share: tokio::sync::Semaphore::new(concurrency as usize),
+                digest,
             }),
         };
         Ok(plugin)
@@ -387,6 +392,11 @@ impl Plugin {
 
     pub fn description(&self) -> &Description {
         &self.inner.description
+    }
+
+    /// The SHA-256 of the plugin's wasm: a rebuilt plugin has another.
+    pub fn wasm_digest(&self) -> &[u8; 32] {
+        &self.inner.digest
     }
 
     /// Whether the plugin exports `complete`.

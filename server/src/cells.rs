@@ -4,25 +4,40 @@
 
 use std::time::Duration;
 
-use databook_notebook::{Cell, Status, output_block, reads_back, render, render_error, substitute};
+use databook_notebook::{
+    BodyRef, Cache, Cell, Status, ValueRef, follow, output_block, reads_back, render, render_error,
+    result_json, substitute, value_text,
+};
 use databook_runtime::{Cell as RunCell, Failure, Output, Plugin, RunReport};
+use sha2::{Digest, Sha256};
+
+use crate::results::{Kept, now_ms};
 
 /// Output blocks longer than this are cut in the file (the full result
 /// stays available to previews, hover, `--json` and `input=`).
 pub const MAX_OUTPUT_LINES: usize = 40;
 
 /// A cell ready to run, or the reason it cannot.
-pub struct Prepared(Result<(Plugin, RunCell, Option<Duration>), String>);
+pub struct Prepared(Result<Ready, String>);
+
+struct Ready {
+    plugin: Plugin,
+    run: RunCell,
+    timeout: Option<Duration>,
+    cache: Option<Cache>,
+}
 
 /// Prepares the run of `cell` (of the notebook `text`): its plugin found by
-/// `lookup`, its body, its options with `overrides` applied to the keys it
-/// has, its time limit, and `input`, the full output of its `input=` cell
-/// (see [`input`]).
+/// `lookup`, its body with its references replaced (a variable's value, or
+/// what `value` finds for a `{{CELL.PATH}}`, see [`cell_value`]), its
+/// options with `overrides` applied to the keys it has, its time limit,
+/// and `input`, the full output of its `input=` cell (see [`input`]).
 pub fn prepare(
     cell: &Cell,
     text: &str,
     lookup: impl FnOnce(&str) -> Result<Plugin, String>,
     input: Result<Option<Output>, String>,
+    value: impl Fn(&ValueRef) -> Result<String, String>,
     overrides: &[(String, String)],
 ) -> Prepared {
     // An input that failed is named first: it is the cause to fix.
@@ -44,14 +59,42 @@ pub fn prepare(
                 },
             )
             .collect();
-        let body = substitute(cell.body_text(text), |name| variable(&plugin, name))?;
-        let run = RunCell {
-            body,
-            options,
-            input,
-        };
-        Ok((plugin, run, cell.timeout()))
+        let body = substitute(cell.body_text(text), |found| match found {
+            BodyRef::Variable(var) => variable(&plugin, &var.name),
+            BodyRef::Value(reference) => value(reference),
+        })?;
+        Ok(Ready {
+            plugin,
+            run: RunCell {
+                body,
+                options,
+                input,
+            },
+            timeout: cell.timeout(),
+            cache: cell.cache(),
+        })
     }))
+}
+
+/// A cell's run, or its latest result reused (`cache=`).
+pub struct Ran {
+    pub report: RunReport,
+    /// What the run was of: see [`Prepared::run_or_reuse`].
+    pub key: Option<String>,
+    /// When the reused result was made, if it was reused.
+    pub cached_at_ms: Option<u64>,
+}
+
+impl Ran {
+    /// The run as it is kept, under `anchor`.
+    pub fn keep(self, anchor: databook_notebook::CellAnchor, environment: Option<String>) -> Kept {
+        let mut kept = Kept::now(anchor, self.report, environment, self.key);
+        if let Some(at) = self.cached_at_ms {
+            kept.at_ms = at;
+            kept.cached = true;
+        }
+        kept
+    }
 }
 
 impl Prepared {
@@ -59,7 +102,7 @@ impl Prepared {
     /// no time. Dropping the future cancels the run.
     pub async fn run(self) -> RunReport {
         match self.0 {
-            Ok((plugin, run, timeout)) => plugin.run(run, timeout).await,
+            Ok(ready) => ready.plugin.run(ready.run, ready.timeout).await,
             Err(message) => RunReport {
                 result: Err(Failure::Plugin {
                     message,
@@ -69,6 +112,85 @@ impl Prepared {
                 elapsed: Duration::ZERO,
             },
         }
+    }
+
+    /// Runs it, unless the cell says `cache=`, `use_cache` allows it, and
+    /// `latest` (the cell's latest kept result) succeeded with the same key
+    /// and is not older than the cell allows: then that result is reused.
+    pub async fn run_or_reuse(
+        self,
+        latest: Option<&Kept>,
+        environment: Option<&str>,
+        use_cache: bool,
+    ) -> Ran {
+        let key = self.cache_key(environment);
+        let policy = self.0.as_ref().ok().and_then(|ready| ready.cache);
+        if use_cache
+            && let (Some(policy), Some(key), Some(latest)) = (policy, &key, latest)
+            && latest.key.as_ref() == Some(key)
+            && latest.report.result.is_ok()
+            && match policy {
+                Cache::Unlimited => true,
+                Cache::For(limit) => {
+                    now_ms().saturating_sub(latest.at_ms) <= limit.as_millis() as u64
+                }
+            }
+        {
+            return Ran {
+                report: latest.report.clone(),
+                key: Some(key.clone()),
+                cached_at_ms: Some(latest.at_ms),
+            };
+        }
+        Ran {
+            report: self.run().await,
+            key,
+            cached_at_ms: None,
+        }
+    }
+
+    /// What the run is of, as a hash: the plugin (its name and its wasm's
+    /// digest), the body after substitution, the options, the environment,
+    /// the values of the variables the plugin may read, and the input. Two
+    /// runs with the same key are taken to give the same result. A
+    /// secret's value is left out, so that nothing derived from it is
+    /// written to disk; its name is in. `None` for a cell that cannot run.
+    pub fn cache_key(&self, environment: Option<&str>) -> Option<String> {
+        let ready = self.0.as_ref().ok()?;
+        let mut hash = Sha256::new();
+        // Each part is written with its length, so that no two different
+        // sets of parts hash the same bytes.
+        let mut part = |bytes: &[u8]| {
+            hash.update((bytes.len() as u64).to_le_bytes());
+            hash.update(bytes);
+        };
+        part(b"databook cache key 1");
+        part(ready.plugin.name().as_bytes());
+        part(ready.plugin.wasm_digest());
+        part(ready.run.body.as_bytes());
+        for (key, value) in &ready.run.options {
+            part(key.as_bytes());
+            part(value.as_bytes());
+        }
+        part(environment.unwrap_or("").as_bytes());
+        let grant = ready.plugin.grant();
+        for name in grant.readable() {
+            part(name.as_bytes());
+            match grant.env(name) {
+                _ if grant.is_secret(name) => part(b"secret"),
+                Some(value) => part(value.as_bytes()),
+                None => part(b"unset"),
+            }
+        }
+        match &ready.run.input {
+            Some(input) => {
+                part(input.mime.as_bytes());
+                part(input.data.as_bytes());
+            }
+            None => part(b"no input"),
+        }
+        let digest = hash.finalize();
+        Some(digest.iter().take(16).map(|b| format!("{b:02x}")).collect())
     }
 }
 
@@ -87,6 +209,26 @@ fn variable(plugin: &Plugin, name: &str) -> Result<String, String> {
     grant.env(name).map(str::to_string).ok_or_else(|| {
         format!("{{{{{name}}}}}: {name} has no value (set it in the environment, or in databook.toml's [env] or the current [environments.NAME])")
     })
+}
+
+/// The value `{{CELL.PATH}}` stands for: the path followed into the named
+/// cell's latest result (`latest`; `None` when it has not run), a string
+/// as its text and anything else as JSON.
+pub fn cell_value(
+    reference: &ValueRef,
+    latest: Option<&Result<Output, Failure>>,
+) -> Result<String, String> {
+    let (whole, cell) = (reference.text(), &reference.cell);
+    let output = match latest {
+        None => return Err(format!("{{{{{whole}}}}}: the cell `{cell}` has not run")),
+        Some(Err(_)) => return Err(format!("{{{{{whole}}}}}: the cell `{cell}` failed")),
+        Some(Ok(output)) => output,
+    };
+    let json = result_json(&output.mime, &output.data)
+        .map_err(|why| format!("{{{{{whole}}}}}: the cell `{cell}`: {why}"))?;
+    follow(&json, &reference.path)
+        .map(value_text)
+        .map_err(|why| format!("{{{{{whole}}}}}: in the result of the cell `{cell}`, {why}"))
 }
 
 /// What a cell whose `input=` is `name` is given: the input cell's latest

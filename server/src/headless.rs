@@ -1,6 +1,8 @@
-//! `databook run NOTEBOOK.dbk`: runs cells without an editor, in `input=`
-//! dependency order, and writes their outputs back into the file (or, with
-//! `--check`, compares them with the file's, for notebooks as tests in CI).
+//! `databook run NOTEBOOK.dbk`: runs cells without an editor, each after
+//! the cells it takes (`input=`, `{{CELL.PATH}}`), reusing the results of
+//! cells that say `cache=` where nothing changed, and writes their outputs
+//! back into the file (or, with `--check`, compares them with the file's,
+//! for notebooks as tests in CI).
 
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
@@ -28,11 +30,11 @@ pub struct RunArgs {
     /// The notebook to run.
     pub notebook: PathBuf,
     /// Run only this cell (by its `name=`) and the cells it takes input
-    /// from; repeatable.
+    /// or values from; repeatable.
     #[arg(long = "cell", value_name = "NAME")]
     pub cells: Vec<String>,
     /// With `--cell`: also run every cell that takes those cells, directly
-    /// or through other cells' `input=`, after them.
+    /// or through other cells, after them.
     #[arg(long, requires = "cells")]
     pub with_dependents: bool,
     /// Run without writing, and fail with a diff when an output differs
@@ -58,6 +60,10 @@ pub struct RunArgs {
     /// repeatable.
     #[arg(long = "set", value_name = "KEY=VALUE", value_parser = crate::exec::parse_option)]
     pub set: Vec<(String, String)>,
+    /// Run every cell, even those whose `cache=` would reuse their latest
+    /// result.
+    #[arg(long)]
+    pub no_cache: bool,
 }
 
 /// How one cell came out of a check.
@@ -81,6 +87,18 @@ pub async fn run(cli: &Cli, args: &RunArgs) -> anyhow::Result<ExitCode> {
         .unwrap_or(Path::new("."));
     let setup = cli.setup_at(dir)?;
     let environment = setup.workspace.environment.as_deref();
+    let store = results::headless_store_file(&setup.workspace.root, path);
+    let kept = match store.as_deref().map(results::load).transpose() {
+        Ok(kept) => kept.unwrap_or_default(),
+        Err(error) => {
+            eprintln!("warning: {error}; earlier results are not reused");
+            Vec::new()
+        }
+    };
+    let latest: Vec<Option<results::Kept>> = results::latest_by_cell(&kept, &parsed, &text)
+        .into_iter()
+        .map(|k| k.cloned())
+        .collect();
     let mut plugins: HashMap<String, Result<Plugin, String>> = HashMap::new();
     for &index in &order {
         if let Some(name) = parsed.cells[index].plugin()
@@ -100,10 +118,23 @@ pub async fn run(cli: &Cli, args: &RunArgs) -> anyhow::Result<ExitCode> {
     }
 
     let started = Instant::now();
-    let ran = run_cells(&parsed, &refs, &text, &order, &plugins, args).await;
+    let ran = run_cells(
+        &parsed,
+        &refs,
+        &text,
+        &order,
+        &plugins,
+        &latest,
+        environment,
+        args,
+    )
+    .await;
     let elapsed = started.elapsed();
 
-    let failed = order.iter().filter(|i| ran[i].result.is_err()).count();
+    let failed = order
+        .iter()
+        .filter(|i| ran[i].report.result.is_err())
+        .count();
     if args.json {
         let mut stdout = std::io::stdout().lock();
         for &index in &order {
@@ -118,8 +149,12 @@ pub async fn run(cli: &Cli, args: &RunArgs) -> anyhow::Result<ExitCode> {
             .unwrap_or(80);
         let mut stdout = std::io::stdout().lock();
         for &index in &order {
-            let text =
-                results::report_text(&label(&parsed, index), &ran[&index], environment, width);
+            let ran = &ran[&index];
+            let how = results::How {
+                environment,
+                cached: ran.cached_at_ms.is_some(),
+            };
+            let text = results::report_text(&label(&parsed, index), &ran.report, how, width);
             writeln!(stdout, "{}", escape_controls(&text))?;
         }
     }
@@ -155,15 +190,10 @@ pub async fn run(cli: &Cli, args: &RunArgs) -> anyhow::Result<ExitCode> {
         }
     }
 
-    keep_results(
-        &setup.workspace.root,
-        path,
-        &text,
-        &parsed,
-        &ran,
-        environment,
-    );
     let written = write_outputs(path, &text, &parsed, &order, &ran)?;
+    if let Some(store) = &store {
+        keep_results(store, kept, &text, &parsed, ran, environment);
+    }
     eprintln!(
         "ran {} cells: {} ok, {} failed, in {:.1} s{}",
         order.len(),
@@ -179,8 +209,8 @@ pub async fn run(cli: &Cli, args: &RunArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::from(exit))
 }
 
-/// What `databook run` runs: the cells in `input=` order, or why it runs
-/// nothing. A notebook whose names do not say which cell an input is is
+/// What `databook run` runs: each cell after the cells it takes, or why it
+/// runs nothing. A notebook whose names do not say which cell an input is is
 /// refused, with the same findings, at the same places, as the editor shows.
 fn plan(
     path: &Path,
@@ -189,7 +219,7 @@ fn plan(
     names: &[String],
     with_dependents: bool,
 ) -> anyhow::Result<(References, Vec<usize>)> {
-    let refs = references(parsed);
+    let refs = references(parsed, text);
     if !refs.problems.is_empty() {
         for problem in &refs.problems {
             let (line, column) = line_column(text, problem.range.start);
@@ -209,7 +239,7 @@ fn plan(
     // Cycles are among the problems above, so this only guards.
     let order = refs
         .run_order(&targets)
-        .map_err(|_| anyhow::anyhow!("the cells' input= options form a cycle"))?;
+        .map_err(|_| anyhow::anyhow!("the cells' inputs form a cycle"))?;
     Ok((refs, order))
 }
 
@@ -253,44 +283,57 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
     )
 }
 
-/// Runs `order`, each cell once its input cell is done, at most `--jobs` at
-/// a time.
+/// Runs `order`, each cell once the cells it takes are done, at most
+/// `--jobs` at a time; `latest` is each cell's latest kept result, which
+/// `cache=` may reuse.
+#[allow(clippy::too_many_arguments)]
 async fn run_cells(
     parsed: &Parse,
     refs: &References,
     text: &str,
     order: &[usize],
     plugins: &HashMap<String, Result<Plugin, String>>,
+    latest: &[Option<results::Kept>],
+    environment: Option<&str>,
     args: &RunArgs,
-) -> HashMap<usize, RunReport> {
+) -> HashMap<usize, cells::Ran> {
     let progress = progress_bar(order.len());
     let permits = Arc::new(Semaphore::new(args.jobs as usize));
-    let mut done: HashMap<usize, RunReport> = HashMap::new();
+    let mut done: HashMap<usize, cells::Ran> = HashMap::new();
     let mut waiting: Vec<usize> = order.to_vec();
     let mut running = JoinSet::new();
     let mut tasks = HashMap::new();
     while !waiting.is_empty() || !running.is_empty() {
-        // Start every waiting cell whose input is done.
+        // Start every waiting cell whose inputs are done.
         let mut still_waiting = Vec::new();
         for index in waiting {
-            let dependency = refs.input_of(index);
-            if dependency.is_some_and(|dep| !done.contains_key(&dep)) {
+            if refs.takes(index).iter().any(|dep| !done.contains_key(dep)) {
                 still_waiting.push(index);
                 continue;
             }
             let cell = &parsed.cells[index];
-            let input = cells::input(cell.input(), dependency.and_then(|dep| done.get(&dep)));
+            let latest_of = |other: usize| done.get(&other).map(|ran| &ran.report);
+            let input = cells::input(cell.input(), refs.input_of(index).and_then(latest_of));
+            let value = |reference: &databook_notebook::ValueRef| {
+                let latest = refs.cell_named(&reference.cell).and_then(latest_of);
+                cells::cell_value(reference, latest.map(|r| &r.result))
+            };
             let lookup = |name: &str| match plugins.get(name) {
                 Some(Ok(plugin)) => Ok(plugin.clone()),
                 Some(Err(error)) => Err(error.clone()),
                 None => Err(format!("no plugin named `{name}` was loaded")),
             };
-            let prepared = cells::prepare(cell, text, lookup, input, &args.set);
+            let prepared = cells::prepare(cell, text, lookup, input, value, &args.set);
             let permits = permits.clone();
             let label = label(parsed, index);
+            let latest = latest.get(index).cloned().flatten();
+            let environment = environment.map(str::to_string);
+            let use_cache = !args.no_cache;
             let task = running.spawn(async move {
                 let _permit = permits.acquire_owned().await;
-                prepared.run().await
+                prepared
+                    .run_or_reuse(latest.as_ref(), environment.as_deref(), use_cache)
+                    .await
             });
             tasks.insert(task.id(), (index, label));
         }
@@ -306,12 +349,16 @@ async fn run_cells(
             // out; should it happen, the cell failed and the run goes on.
             Err(error) => (
                 error.id(),
-                RunReport {
-                    result: Err(databook_runtime::Failure::Host(format!(
-                        "the run ended abnormally: {error}"
-                    ))),
-                    logs: Vec::new(),
-                    elapsed: Duration::ZERO,
+                cells::Ran {
+                    report: RunReport {
+                        result: Err(databook_runtime::Failure::Host(format!(
+                            "the run ended abnormally: {error}"
+                        ))),
+                        logs: Vec::new(),
+                        elapsed: Duration::ZERO,
+                    },
+                    key: None,
+                    cached_at_ms: None,
                 },
             ),
         };
@@ -319,8 +366,16 @@ async fn run_cells(
             continue;
         };
         if let Some(progress) = &progress {
-            let mark = if ran.result.is_ok() { "✓" } else { "✗" };
-            progress.println(format!("{mark} {label}  {} ms", ran.elapsed.as_millis()));
+            let mark = if ran.report.result.is_ok() {
+                "✓"
+            } else {
+                "✗"
+            };
+            let how = match ran.cached_at_ms {
+                Some(_) => "cached".to_string(),
+                None => format!("{} ms", ran.report.elapsed.as_millis()),
+            };
+            progress.println(format!("{mark} {label}  {how}"));
             progress.inc(1);
         }
         done.insert(index, ran);
@@ -351,10 +406,12 @@ fn progress_bar(cells: usize) -> Option<indicatif::ProgressBar> {
 fn json_line(
     parsed: &Parse,
     index: usize,
-    ran: &RunReport,
+    ran: &cells::Ran,
     environment: Option<&str>,
 ) -> serde_json::Value {
     let cell = &parsed.cells[index];
+    let cached = ran.cached_at_ms.is_some();
+    let ran = &ran.report;
     let (status, mime, data) = match &ran.result {
         Ok(output) => ("ok", output.mime.as_str(), output.data.clone()),
         Err(failure) => ("error", "text/plain", failure.to_string()),
@@ -369,11 +426,13 @@ fn json_line(
         "hint": ran.result.as_ref().err().and_then(|f| f.hint()),
         "elapsed_ms": ran.elapsed.as_secs_f64() * 1000.0,
         "environment": environment,
+        "cached": cached,
         "logs": ran.logs.iter().map(|l| json!({"level": l.level.to_string(), "message": l.message})).collect::<Vec<_>>(),
     })
 }
 
-fn verdict(parsed: &Parse, text: &str, index: usize, ran: &RunReport) -> Verdict {
+fn verdict(parsed: &Parse, text: &str, index: usize, ran: &cells::Ran) -> Verdict {
+    let ran = &ran.report;
     let cell = &parsed.cells[index];
     match cell.options().check {
         CheckMode::Skip => Verdict::Skipped,
@@ -409,7 +468,7 @@ fn write_junit(
     notebook: &Path,
     parsed: &Parse,
     verdicts: &[(usize, Verdict)],
-    ran: &HashMap<usize, RunReport>,
+    ran: &HashMap<usize, cells::Ran>,
 ) -> anyhow::Result<()> {
     use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
     let mut suite = TestSuite::new(notebook.display().to_string());
@@ -424,7 +483,7 @@ fn write_junit(
             }
         };
         let mut case = TestCase::new(label(parsed, *index), status);
-        case.set_time(ran[index].elapsed);
+        case.set_time(ran[index].report.elapsed);
         suite.add_test_case(case);
     }
     let mut report = Report::new("databook");
@@ -436,42 +495,26 @@ fn write_junit(
 }
 
 /// Keeps the full results of the cells that ran in the notebook's results
-/// store, where the editors, `databook export` and later runs find them. A
-/// store that cannot be read or written is reported and otherwise ignored:
-/// the outputs in the file are what the run is for.
+/// store `file` (which held `kept`), where the editors, `databook export`
+/// and later runs find them. A store that cannot be written is reported
+/// and otherwise ignored: the outputs in the file are what the run is for.
 fn keep_results(
-    workspace_root: &Path,
-    path: &Path,
+    file: &Path,
+    kept: Vec<results::Kept>,
     text: &str,
     parsed: &Parse,
-    ran: &HashMap<usize, RunReport>,
+    ran: HashMap<usize, cells::Ran>,
     environment: Option<&str>,
 ) {
-    let Some(file) = results::headless_store_file(workspace_root, path) else {
-        return;
-    };
-    let kept = match results::load(&file) {
-        Ok(kept) => kept,
-        Err(error) => {
-            eprintln!("warning: {error}; it is replaced");
-            Vec::new()
-        }
-    };
     let new = ran
-        .iter()
-        .filter_map(|(&index, report)| {
+        .into_iter()
+        .filter_map(|(index, ran)| {
             let anchor = databook_notebook::CellAnchor::of(parsed, text, index)?;
-            let kept = results::Kept::now(
-                anchor,
-                report.clone(),
-                environment.map(str::to_string),
-                None,
-            );
-            Some((index, kept))
+            Some((index, ran.keep(anchor, environment.map(str::to_string))))
         })
         .collect();
     let merged = results::merge(kept, new, parsed, text);
-    if let Err(error) = results::write(&file, &results::encode(&merged)) {
+    if let Err(error) = results::write(file, &results::encode(&merged)) {
         eprintln!("warning: results not kept: {error}");
     }
 }
@@ -483,7 +526,7 @@ fn write_outputs(
     text: &str,
     parsed: &Parse,
     order: &[usize],
-    ran: &HashMap<usize, RunReport>,
+    ran: &HashMap<usize, cells::Ran>,
 ) -> anyhow::Result<bool> {
     // Edits are made from the last cell up, so that each is computed on a
     // text where the cells above are still where the parse says.
@@ -491,7 +534,7 @@ fn write_outputs(
     indexes.sort_unstable_by(|a, b| b.cmp(a));
     let mut new_text = text.to_string();
     for index in indexes {
-        let block = cells::block(&ran[&index].result);
+        let block = cells::block(&ran[&index].report.result);
         if let Some(edit) = set_output(text, parsed, index, &block) {
             new_text.replace_range(edit.range.clone(), &edit.new_text);
         }
@@ -571,6 +614,7 @@ mod tests {
             show: false,
             jobs: 3,
             set: Vec::new(),
+            no_cache: false,
         }
     }
 
@@ -593,7 +637,7 @@ mod tests {
             let Ok((refs, order)) = plan(Path::new("notes.dbk"), &text, &parsed, &names, with_dependents) else {
                 // Refused: the notebook has a reference problem or the
                 // named cell does not exist.
-                let problems = references(&parsed).problems;
+                let problems = references(&parsed, &text).problems;
                 let named = names.iter().all(|n| parsed.cells.iter().any(|c| c.name() == Some(n)));
                 prop_assert!(!problems.is_empty() || !named);
                 return Ok(());
@@ -619,11 +663,11 @@ mod tests {
             }
             prop_assert_eq!(Ok(order.clone()), refs.run_order(&targets));
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            let done = runtime.block_on(run_cells(&parsed, &refs, &text, &order, &HashMap::new(), &args(names)));
+            let done = runtime.block_on(run_cells(&parsed, &refs, &text, &order, &HashMap::new(), &[], None, &args(names)));
             let ran: HashSet<usize> = done.keys().copied().collect();
             prop_assert_eq!(ran, order.iter().copied().collect::<HashSet<_>>());
             for &index in &order {
-                let message = done[&index].result.as_ref().unwrap_err().to_string();
+                let message = done[&index].report.result.as_ref().unwrap_err().to_string();
                 match parsed.cells[index].input() {
                     Some(input) => prop_assert_eq!(message, format!("its input cell `{input}` failed")),
                     None => prop_assert!(message.starts_with("no plugin named"), "{}", message),

@@ -342,22 +342,45 @@ pub fn write(file: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// How a kept result came about, for the line that introduces it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct How<'a> {
+    /// The environment it ran in.
+    pub environment: Option<&'a str>,
+    /// Whether it was reused (`cache=`) rather than run.
+    pub cached: bool,
+}
+
+impl<'a> How<'a> {
+    pub fn of(kept: &'a Kept) -> How<'a> {
+        How {
+            environment: kept.environment.as_deref(),
+            cached: kept.cached,
+        }
+    }
+
+    /// ` · environment staging · cached`, or what of it applies.
+    pub fn suffix(&self) -> String {
+        let mut out = String::new();
+        if let Some(environment) = self.environment {
+            let _ = write!(out, " · environment {environment}");
+        }
+        if self.cached {
+            out.push_str(" · cached");
+        }
+        out
+    }
+}
+
 /// A run's full result as plain text, `width` columns wide where the
-/// result is drawn (a chart): a line saying how it went (and in which
-/// environment), the result (a table aligned, JSON pretty-printed, a time
+/// result is drawn (a chart): a line saying how it went (in which
+/// environment, whether it was reused from the cache), the result (a table aligned, JSON pretty-printed, a time
 /// series as a chart with axes and a legend), the error and hint of a
 /// failed run, and the log.
-pub fn report_text(
-    label: &str,
-    report: &RunReport,
-    environment: Option<&str>,
-    width: usize,
-) -> String {
+pub fn report_text(label: &str, report: &RunReport, how: How<'_>, width: usize) -> String {
     let ms = report.elapsed.as_millis();
     let mut out = String::new();
-    let environment = environment
-        .map(|e| format!(" · environment {e}"))
-        .unwrap_or_default();
+    let environment = how.suffix();
     let lines = match &report.result {
         Ok(output) => {
             let _ = writeln!(
@@ -497,7 +520,7 @@ mod tests {
                 }),
             )
             .report,
-            None,
+            How::default(),
             80,
         );
         assert_eq!(
@@ -511,9 +534,15 @@ mod tests {
                 hint: Some("look".into()),
             }),
         );
-        let text = report_text("c", &failed.report, Some("staging"), 80);
+        let how = How {
+            environment: Some("staging"),
+            cached: true,
+        };
+        let text = report_text("c", &failed.report, how, 80);
         assert!(
-            text.starts_with("c · error after 42 ms · environment staging\n\nboom\nhint: look\n"),
+            text.starts_with(
+                "c · error after 42 ms · environment staging · cached\n\nboom\nhint: look\n"
+            ),
             "{text}"
         );
     }

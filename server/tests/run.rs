@@ -330,8 +330,8 @@ fn a_cycle_is_refused_before_anything_runs() {
         "@plugin=echo name=a input=b\nx\n@plugin=echo name=b input=a\ny\n",
         &["notes.dbk"],
         &[
-            "1:27: `input=` makes a cycle: a → b → a",
-            "3:27: `input=` makes a cycle: a → b → a",
+            "1:27: inputs make a cycle: a → b → a",
+            "3:27: inputs make a cycle: a → b → a",
         ],
     );
 }
@@ -533,4 +533,186 @@ fn variables_in_bodies_come_from_the_environment_when_granted() {
 
     let staging = results(&["--env", "staging"]);
     assert_eq!(staging[0]["data"], "say hello staging {{GREETING}}");
+}
+
+/// The `--json` lines of `databook run notes.dbk ARGS`, and the output.
+fn json_run(home: &Path, extra: &[&str]) -> (Vec<serde_json::Value>, Output) {
+    let mut args = vec!["notes.dbk", "--json"];
+    args.extend_from_slice(extra);
+    let output = run(home, &args);
+    let lines = text(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    (lines, output)
+}
+
+/// A chained pair against a real local API: `me` takes the token out of
+/// `login`'s result, so running `me` alone runs `login` first; a value
+/// that is not there is the run's error, saying what there is.
+#[test]
+fn chained_requests_take_a_token_from_the_login_cell() {
+    let api = common::ApiServer::start();
+    let home = tempfile::tempdir().unwrap();
+    let path = notebook(
+        home.path(),
+        &format!(
+            "@plugin=http name=me\nGET {}\nAuthorization: Bearer {{{{login.token}}}}\n\n\
+             @plugin=http name=login\nPOST {}\n\n\
+             @plugin=echo name=who\nuser {{{{ me.name }}}} is {{{{login.user.id}}}}, {{{{login.user.roles[0]}}}}; {{{{login.user}}}}\n\n\
+             @plugin=echo name=wrong\n{{{{login.nope}}}}\n",
+            api.url("/me"),
+            api.url("/login"),
+        ),
+    );
+    let (ran, output) = json_run(home.path(), &["--cell", "me"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let names: Vec<&str> = ran.iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["login", "me"], "login runs first");
+    let me: serde_json::Value = serde_json::from_str(ran[1]["data"].as_str().unwrap()).unwrap();
+    assert_eq!(me["name"], "ada", "the token went along: {me}");
+
+    let (ran, _) = json_run(home.path(), &[]);
+    let by_name = |name: &str| ran.iter().find(|r| r["name"] == name).unwrap().clone();
+    assert_eq!(
+        by_name("who")["data"],
+        r#"user ada is 7, admin; {"id":7,"roles":["admin"]}"#
+    );
+    let wrong = by_name("wrong");
+    assert_eq!(wrong["status"], "error");
+    assert!(
+        wrong["data"].as_str().unwrap().contains(
+            "{{login.nope}}: in the result of the cell `login`, it has no key `nope` (its keys: token, user)"
+        ),
+        "{}",
+        wrong["data"]
+    );
+    // The file keeps its references; the token is only in the results.
+    let written = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        written.contains("Authorization: Bearer {{login.token}}\n"),
+        "{written}"
+    );
+}
+
+/// A value from a cell that does not exist, or from a cell that takes
+/// this one's, is refused before anything runs, with the editor's message.
+#[test]
+fn values_from_unknown_cells_or_in_a_cycle_are_refused() {
+    refused(
+        "@plugin=echo name=a\n{{nobody.x}}\n",
+        &["notes.dbk"],
+        &["2:3: no cell is named `nobody`"],
+    );
+    refused(
+        "@plugin=echo name=a\n{{b.x}}\n@plugin=echo name=b input=a\nx\n",
+        &["notes.dbk"],
+        &[
+            "2:3: inputs make a cycle: a → b → a",
+            "3:27: inputs make a cycle: a → b → a",
+        ],
+    );
+}
+
+/// `cache=` reuses a result while its key is the same: a cell that counts
+/// its runs on a real local server proves which runs happened. Each part
+/// of the key (body, options, environment, input, the plugin's wasm) run
+/// it again when it changes; `--no-cache` always runs; `cache=DURATION`
+/// runs again once the result is older.
+#[test]
+fn a_cached_cell_runs_again_only_when_its_key_changes() {
+    let api = common::ApiServer::start();
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(
+        home.path().join("databook.toml"),
+        "[env]\nGREETING = \"hi\"\n[environments.staging]\nGREETING = \"hello\"\n",
+    )
+    .unwrap();
+    let write = |header: &str, extra: &str| {
+        notebook(
+            home.path(),
+            &format!(
+                "@plugin=echo name=src\nsource one\n\n@plugin=http name=count {header}\nGET {}\n{extra}",
+                api.url("/count")
+            ),
+        )
+    };
+    let count =
+        |ran: &[serde_json::Value]| ran.iter().find(|r| r["name"] == "count").unwrap().clone();
+    let path = write("cache=true", "");
+    let (ran, output) = json_run(home.path(), &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert_eq!(
+        (api.counted(), &count(&ran)["cached"]),
+        (1, &serde_json::json!(false))
+    );
+    let after_first = std::fs::read_to_string(&path).unwrap();
+
+    let (ran, _) = json_run(home.path(), &[]);
+    assert_eq!(api.counted(), 1, "not run again");
+    assert_eq!(count(&ran)["cached"], true);
+    assert_eq!(count(&ran)["data"], r#"{"runs":1}"#);
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        after_first,
+        "the output says nothing different"
+    );
+
+    json_run(home.path(), &["--no-cache"]);
+    assert_eq!(api.counted(), 2, "--no-cache runs it");
+    json_run(home.path(), &[]);
+    assert_eq!(api.counted(), 2, "and its result is the one reused next");
+
+    let mut expected = 2;
+    let mut runs_again = |why: &str, args: &[&str]| {
+        json_run(home.path(), args);
+        expected += 1;
+        assert_eq!(api.counted(), expected, "runs again when {why} changes");
+        json_run(home.path(), args);
+        assert_eq!(api.counted(), expected, "then is reused, {why} unchanged");
+    };
+    write("cache=true", "X-Note: 1\n");
+    runs_again("the body", &[]);
+    write("cache=true show=body", "X-Note: 1\n");
+    runs_again("an option", &[]);
+    runs_again("the environment", &["--env", "staging"]);
+    write("cache=true show=body input=src", "X-Note: 1\n");
+    runs_again("the input cell's presence", &["--env", "staging"]);
+    std::fs::write(
+        &path,
+        std::fs::read_to_string(&path)
+            .unwrap()
+            .replace("source one", "source two"),
+    )
+    .unwrap();
+    runs_again("the input's result", &["--env", "staging"]);
+
+    // The same plugin with another wasm (a custom section added, which
+    // changes nothing it does).
+    let plugins = home.path().join("plugins");
+    let http = plugins.join("http");
+    std::fs::create_dir_all(&http).unwrap();
+    let builtin = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/http");
+    std::fs::copy(builtin.join("config.toml"), http.join("config.toml")).unwrap();
+    let mut wasm = std::fs::read(builtin.join("plugin.wasm")).unwrap();
+    let name = b"databook-test";
+    wasm.extend_from_slice(&[0, (1 + name.len() + 1) as u8, name.len() as u8]);
+    wasm.extend_from_slice(name);
+    wasm.push(1);
+    std::fs::write(http.join("plugin.wasm"), wasm).unwrap();
+    let plugins_arg = plugins.to_str().unwrap();
+    runs_again(
+        "the plugin's wasm",
+        &["--env", "staging", "--plugins", plugins_arg],
+    );
+
+    // A duration: reused while younger, run once older.
+    write("cache=1s", "");
+    json_run(home.path(), &[]);
+    let before = api.counted();
+    json_run(home.path(), &[]);
+    assert_eq!(api.counted(), before, "reused while younger than 1s");
+    std::thread::sleep(Duration::from_millis(1100));
+    json_run(home.path(), &[]);
+    assert_eq!(api.counted(), before + 1, "run again once older");
 }

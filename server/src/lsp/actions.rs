@@ -39,7 +39,7 @@ pub fn code_lenses(state: &State, uri: &Uri) -> Option<Vec<CodeLens>> {
             DatabookCommand::ClearAll(uri.clone()),
         ));
     }
-    let refs = references(snapshot.parse());
+    let refs = references(snapshot.parse(), snapshot.text());
     let mut positions = convert::Positions::new(&snapshot.rope, snapshot.text());
     for cell in &snapshot.parse().cells {
         let range = positions.range(&cell.header.range);
@@ -114,7 +114,7 @@ pub fn code_actions(state: &State, params: CodeActionParams) -> Option<CodeActio
             "Run cell",
             DatabookCommand::Run(uri.clone(), cell_anchor.clone()),
         );
-        if references(snapshot.parse()).has_dependents(cell.index) {
+        if references(snapshot.parse(), snapshot.text()).has_dependents(cell.index) {
             push(
                 "Run with dependents",
                 DatabookCommand::RunWithDependents(uri.clone(), cell_anchor.clone()),

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use databook_notebook::{
-    Cell, CellId, Diagnostic as Finding, Document, HeaderAnalysis, Severity, matching_ends,
-    syntax_diagnostics, variable_refs,
+    Cell, CellId, Diagnostic as Finding, Document, HeaderAnalysis, Severity, body_refs,
+    matching_ends, syntax_diagnostics, variable_refs,
 };
 use databook_runtime::Problem;
 use tower_lsp_server::Client;
@@ -310,10 +310,11 @@ pub fn spawn_publish(client: Client, state: Arc<State>, uri: Uri) {
             // newer version's task checks what is still unchecked then.
             let options = cell.plugin_options();
             let body = cell.body_text(text);
-            // A body with `{{NAME}}` in it is not what the plugin will be
-            // given, and its problems' places would not be the file's: the
-            // variables are checked above, the rest when it runs.
-            let outcome = if variable_refs(body).is_empty() {
+            // A body with `{{NAME}}` or `{{CELL.PATH}}` in it is not what
+            // the plugin will be given, and its problems' places would not
+            // be the file's: the references are checked above, the rest
+            // when it runs.
+            let outcome = if body_refs(body).is_empty() {
                 let check = plugin.check(body, &options);
                 tokio::select! {
                     outcome = check => outcome,

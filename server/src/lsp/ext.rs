@@ -5,8 +5,8 @@
 //! `databook/output` notification, and the requests `databook/results`,
 //! `databook/cells` and `databook/render`.
 
+use crate::results::Kept;
 use databook_notebook::CellAnchor;
-use databook_runtime::RunReport;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tower_lsp_server::jsonrpc::{Error, Result};
@@ -140,18 +140,16 @@ pub struct OutputParams {
     pub logs: Vec<LogEntry>,
     /// The environment the run had, if one was chosen.
     pub environment: Option<String>,
+    /// Whether the result was reused (`cache=`) rather than run.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cached: bool,
 }
 
 impl OutputParams {
     /// A run of cell `cell` (named `name`) as the protocol shows it: a
     /// failure as `text/plain` with its message.
-    pub fn of(
-        uri: &Uri,
-        cell: usize,
-        name: Option<&str>,
-        report: &RunReport,
-        environment: Option<String>,
-    ) -> OutputParams {
+    pub fn of(uri: &Uri, cell: usize, name: Option<&str>, kept: &Kept) -> OutputParams {
+        let report = &kept.report;
         let (status, mime, data) = match &report.result {
             Ok(output) => ("ok", output.mime.clone(), output.data.clone()),
             Err(failure) => ("error", "text/plain".to_string(), failure.to_string()),
@@ -172,7 +170,8 @@ impl OutputParams {
                     message: l.message.clone(),
                 })
                 .collect(),
-            environment,
+            environment: kept.environment.clone(),
+            cached: kept.cached,
         }
     }
 }

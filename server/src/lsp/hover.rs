@@ -1,7 +1,10 @@
-//! Hover: on a plugin's name, what it is and may touch; on an output block,
-//! the cell's full latest result, as Markdown, with its run time and log
-//! (for editors with no preview pane, such as Helix).
+//! Hover: on a plugin's name, what it is and may touch; on `{{NAME}}` or
+//! `{{CELL.PATH}}` in a body, the value it stands for and where it comes
+//! from; on an output block, the cell's full latest result, as Markdown,
+//! with its run time and log (for editors with no preview pane, such as
+//! Helix).
 
+use databook_notebook::{BodyRef, ValueRef};
 use tower_lsp_server::ls_types::*;
 
 use super::markdown::{plugin_markdown, record_markdown};
@@ -26,23 +29,33 @@ pub fn hover(state: &State, position: TextDocumentPositionParams) -> Option<Hove
         if inside(&cell.body) {
             let body = cell.body_text(snapshot.text());
             let at = offset - cell.body.start;
-            if let Some(var) = databook_notebook::variable_refs(body)
+            if let Some(found) = databook_notebook::body_refs(body)
                 .into_iter()
-                .find(|v| v.range.start <= at && at <= v.range.end)
+                .find(|r| r.range().start <= at && at <= r.range().end)
             {
-                let plugin = cell.plugin().and_then(|name| loaded.plugin(name));
-                let range = cell.body.start + var.range.start..cell.body.start + var.range.end;
-                return Some(markdown(
-                    variable_markdown(&var.name, plugin, &loaded.workspace),
-                    convert::range(&snapshot.rope, &range),
-                ));
+                let range =
+                    cell.body.start + found.range().start..cell.body.start + found.range().end;
+                let value = match &found {
+                    BodyRef::Variable(var) => {
+                        let plugin = cell.plugin().and_then(|name| loaded.plugin(name));
+                        variable_markdown(&var.name, plugin, &loaded.workspace)
+                    }
+                    BodyRef::Value(reference) => {
+                        let refs = databook_notebook::references(snapshot.parse(), snapshot.text());
+                        let latest = refs
+                            .cell_named(&reference.cell)
+                            .and_then(|taken| state.runs.latest(uri, &snapshot, taken));
+                        value_markdown(reference, latest.as_ref())
+                    }
+                };
+                return Some(markdown(value, convert::range(&snapshot.rope, &range)));
             }
         }
         if let Some(output) = &cell.output
             && inside(&output.range)
         {
             let value = match state.runs.latest(uri, &snapshot, cell.index) {
-                Some(kept) => record_markdown(&kept.report, kept.environment.as_deref()),
+                Some(kept) => record_markdown(&kept.report, crate::results::How::of(&kept)),
                 None => "This output is from an earlier session; run the cell to see its full result here.".to_string(),
             };
             return Some(markdown(
@@ -88,6 +101,43 @@ fn variable_markdown(
         None => "`[env]` in databook.toml".into(),
     };
     format!("`{name}` = {shown}\n\nfrom {source}")
+}
+
+/// A value taken from a cell: what it is in the cell's latest result, or
+/// why there is none.
+fn value_markdown(reference: &ValueRef, latest: Option<&crate::results::Kept>) -> String {
+    let text = reference.text();
+    let value = crate::cells::cell_value(reference, latest.map(|kept| &kept.report.result));
+    match (value, latest) {
+        (Ok(value), Some(kept)) => {
+            let shown = if value.len() <= 80 && !value.contains(['\n', '`']) {
+                format!("`{value}`")
+            } else {
+                // A fence the value cannot close.
+                let fence = "`".repeat(3.max(longest_run(&value, '`') + 1));
+                format!("\n\n{fence}text\n{value}\n{fence}")
+            };
+            let mut source = format!("from the latest result of the cell `{}`", reference.cell);
+            let how = crate::results::How::of(kept).suffix();
+            if !how.is_empty() {
+                source.push_str(&format!(" ({})", how.trim_start_matches(" · ")));
+            }
+            format!("`{text}` = {shown}\n\n{source}")
+        }
+        (Ok(_), None) => format!("`{text}`"),
+        (Err(why), _) => {
+            let why = why
+                .strip_prefix(&format!("{{{{{text}}}}}: "))
+                .unwrap_or(&why)
+                .to_string();
+            format!("`{text}`: {why}")
+        }
+    }
+}
+
+/// The longest run of `c` in `text`.
+fn longest_run(text: &str, c: char) -> usize {
+    text.split(|x| x != c).map(str::len).max().unwrap_or(0)
 }
 
 fn markdown(value: String, range: Range) -> Hover {

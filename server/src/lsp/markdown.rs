@@ -56,12 +56,16 @@ pub fn plugin_markdown(plugin: &Plugin) -> String {
 }
 
 /// A run's full result as Markdown.
-pub fn record_markdown(record: &RunReport, environment: Option<&str>) -> String {
+pub fn record_markdown(record: &RunReport, how: crate::results::How<'_>) -> String {
     let mut out = String::new();
     let ms = record.elapsed.as_secs_f64() * 1000.0;
-    let environment = environment
+    let mut environment = how
+        .environment
         .map(|e| format!(" · environment `{e}`"))
         .unwrap_or_default();
+    if how.cached {
+        environment.push_str(" · cached");
+    }
     match &record.result {
         Ok(output) => {
             let _ = writeln!(

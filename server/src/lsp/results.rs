@@ -58,13 +58,7 @@ pub fn results(state: &State, params: DocumentParams) -> Result<ResultsResponse>
         .iter()
         .map(|(cell, kept)| {
             let name = snapshot.parse().cells[*cell].name();
-            OutputParams::of(
-                &params.uri,
-                *cell,
-                name,
-                &kept.report,
-                kept.environment.clone(),
-            )
+            OutputParams::of(&params.uri, *cell, name, kept)
         })
         .collect();
     Ok(ResultsResponse { results })
@@ -98,7 +92,7 @@ pub fn render(state: &State, params: RenderParams) -> Result<Option<Rendered>> {
             } else {
                 "error"
             },
-            results::report_text(&label, &kept.report, kept.environment.as_deref(), width),
+            results::report_text(&label, &kept.report, results::How::of(&kept), width),
         ),
         None => ("none", format!("{label} has not run yet.\n")),
     };

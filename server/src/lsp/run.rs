@@ -10,8 +10,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use databook_notebook::{CellAnchor, clear_output, locate_cell, references, set_output};
-use databook_runtime::{Failure, RunReport};
+use databook_notebook::{
+    CellAnchor, ValueRef, clear_output, locate_cell, references, set_output, value_refs,
+};
+use databook_runtime::Failure;
 use serde_json::{Value, json};
 use tower_lsp_server::Client;
 use tower_lsp_server::jsonrpc::{Error, Result};
@@ -129,19 +131,19 @@ impl Runs {
             .collect()
     }
 
-    /// Keeps `report` as the latest run of cell `cell` of `snapshot`,
-    /// replacing the one before (and dropping those of cells that are gone).
+    /// Keeps `ran` as the latest run of cell `cell` of `snapshot`,
+    /// replacing the one before (and dropping those of cells that are
+    /// gone); returns it as kept.
     fn store(
         &self,
         uri: &Uri,
         snapshot: &Snapshot,
         cell: usize,
-        report: RunReport,
+        ran: cells::Ran,
         environment: Option<String>,
-    ) {
-        let Some(anchor) = CellAnchor::of(snapshot.parse(), snapshot.text(), cell) else {
-            return;
-        };
+    ) -> Option<Kept> {
+        let anchor = CellAnchor::of(snapshot.parse(), snapshot.text(), cell)?;
+        let new = ran.keep(anchor, environment);
         let mut records = lock(&self.records);
         let kept = records.entry(uri.clone()).or_default();
         kept.retain(|old| {
@@ -149,8 +151,9 @@ impl Runs {
                 .locate(snapshot.parse(), snapshot.text())
                 .is_some_and(|at| at != cell)
         });
-        kept.push(Kept::now(anchor, report, environment, None));
+        kept.push(new.clone());
         self.persist(uri, kept);
+        Some(new)
     }
 
     /// Forgets the latest run of cell `cell` of `snapshot`, or of every cell.
@@ -241,7 +244,7 @@ pub async fn execute(
         DatabookCommand::Run(uri, anchor) => {
             let snapshot = document(state, &uri)?;
             let cell = find(&snapshot, &anchor)?;
-            let order = references(snapshot.parse())
+            let order = references(snapshot.parse(), snapshot.text())
                 .run_order(&[cell])
                 .map_err(|cycle| Error::invalid_params(cycle_message(&snapshot, &cycle)))?;
             run_cells(client, state, &uri, &snapshot, order, Some(&[cell])).await
@@ -249,7 +252,7 @@ pub async fn execute(
         DatabookCommand::RunWithDependents(uri, anchor) => {
             let snapshot = document(state, &uri)?;
             let cell = find(&snapshot, &anchor)?;
-            let refs = references(snapshot.parse());
+            let refs = references(snapshot.parse(), snapshot.text());
             let forced = refs.with_dependents(&[cell]);
             let order = refs
                 .run_order(&forced)
@@ -259,7 +262,7 @@ pub async fn execute(
         DatabookCommand::RunAll(uri) => {
             let snapshot = document(state, &uri)?;
             let all: Vec<usize> = (0..snapshot.parse().cells.len()).collect();
-            let order = references(snapshot.parse())
+            let order = references(snapshot.parse(), snapshot.text())
                 .run_order(&all)
                 .map_err(|cycle| Error::invalid_params(cycle_message(&snapshot, &cycle)))?;
             run_cells(client, state, &uri, &snapshot, order, None).await
@@ -338,10 +341,7 @@ fn cycle_message(snapshot: &Snapshot, cycle: &[usize]) -> String {
         .iter()
         .map(|&i| cells::label(&snapshot.parse().cells[i]))
         .collect();
-    format!(
-        "the cells' input= options form a cycle: {}",
-        names.join(" → ")
-    )
+    format!("the cells' inputs form a cycle: {}", names.join(" → "))
 }
 
 /// Runs `order` (cells of `snapshot`, dependencies first). Cells other than
@@ -357,7 +357,7 @@ async fn run_cells(
 ) -> Result<Option<Value>> {
     let mut summary = Vec::new();
     // Read once for the whole command, not once per cell it runs.
-    let refs = references(snapshot.parse());
+    let refs = references(snapshot.parse(), snapshot.text());
     for index in order {
         let Some(anchor) = CellAnchor::of(snapshot.parse(), snapshot.text(), index) else {
             continue;
@@ -440,18 +440,32 @@ async fn run_one(
     // The environment as the run starts: a switch meanwhile is the next
     // run's.
     let environment = state.plugins.current().workspace.environment.clone();
-    let record = run_plugin(&state, &uri, &snapshot, cell_index, input).await;
-    let status = if record.result.is_ok() { "ok" } else { "error" };
-    let elapsed_ms = record.elapsed.as_millis() as u64;
-    progress
-        .finish(format!("{label}: {status} in {elapsed_ms} ms"))
-        .await;
+    let ran = run_plugin(
+        &state,
+        &uri,
+        &snapshot,
+        cell_index,
+        input,
+        environment.as_deref(),
+    )
+    .await;
+    let status = if ran.report.result.is_ok() {
+        "ok"
+    } else {
+        "error"
+    };
+    let how = match ran.cached_at_ms {
+        Some(_) => "reused from the cache".to_string(),
+        None => format!("in {} ms", ran.report.elapsed.as_millis()),
+    };
+    progress.finish(format!("{label}: {status} {how}")).await;
 
-    let block = cells::block(&record.result);
-    let params = OutputParams::of(&uri, cell_index, cell.name(), &record, environment.clone());
-    state
+    let block = cells::block(&ran.report.result);
+    let kept = state
         .runs
-        .store(&uri, &snapshot, cell_index, record, environment);
+        .store(&uri, &snapshot, cell_index, ran, environment)
+        .ok_or_else(|| gone("the cell was deleted before it ran"))?;
+    let params = OutputParams::of(&uri, cell_index, cell.name(), &kept);
 
     let written = write_edit(&client, &state, &uri, |now| {
         let cell = locate_cell(now.parse(), now.text(), cell_index, &header);
@@ -485,21 +499,34 @@ async fn run_one(
     Ok(status)
 }
 
-/// Runs cell `cell` of `snapshot` with the latest result of `input`.
+/// Runs cell `cell` of `snapshot` with the latest result of `input`, and
+/// the latest results of the cells it takes values from; or reuses its own
+/// latest result if it says `cache=` and nothing it depends on changed.
 async fn run_plugin(
     state: &State,
     uri: &Uri,
     snapshot: &Snapshot,
-    cell: usize,
+    index: usize,
     input: Option<CellAnchor>,
-) -> RunReport {
+    environment: Option<&str>,
+) -> cells::Ran {
     let loaded = state.plugins.current();
+    let (parse, text) = (snapshot.parse(), snapshot.text());
     let latest_input = input
-        .and_then(|input| input.locate(snapshot.parse(), snapshot.text()))
+        .and_then(|input| input.locate(parse, text))
         .and_then(|input| state.runs.latest(uri, snapshot, input))
         .map(|kept| kept.report);
-    let cell = &snapshot.parse().cells[cell];
+    let cell = &parse.cells[index];
     let input = cells::input(cell.input(), latest_input.as_ref());
+    // Only a body that takes values needs the cells' names read.
+    let refs = (!value_refs(cell.body_text(text)).is_empty()).then(|| references(parse, text));
+    let value = |reference: &ValueRef| {
+        let latest = refs
+            .as_ref()
+            .and_then(|refs| refs.cell_named(&reference.cell))
+            .and_then(|taken| state.runs.latest(uri, snapshot, taken));
+        cells::cell_value(reference, latest.as_ref().map(|kept| &kept.report.result))
+    };
     let lookup = |name: &str| {
         loaded
             .registry
@@ -507,8 +534,9 @@ async fn run_plugin(
             .cloned()
             .map_err(|error| error.to_string())
     };
-    cells::prepare(cell, snapshot.text(), lookup, input, &[])
-        .run()
+    let latest = state.runs.latest(uri, snapshot, index);
+    cells::prepare(cell, text, lookup, input, value, &[])
+        .run_or_reuse(latest.as_ref(), environment, true)
         .await
 }
 

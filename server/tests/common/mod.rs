@@ -285,3 +285,84 @@ impl Drop for LspProcess {
         let _ = self.child.wait();
     }
 }
+
+/// A real HTTP API on a free loopback port, on a thread of its own: `POST
+/// /login` hands out a token, `GET /me` answers only with that token
+/// (`Authorization: Bearer ...`), and `GET /count` counts the requests it
+/// gets, so that a test can tell whether a cell really ran.
+pub struct ApiServer {
+    pub port: u16,
+    count: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// The token `POST /login` hands out.
+pub const TOKEN: &str = "tok-4a7f";
+
+impl ApiServer {
+    pub fn start() -> ApiServer {
+        use axum::http::{HeaderMap, StatusCode, header};
+        use axum::routing::{get, post};
+        use std::sync::atomic::{AtomicUsize, Ordering};
+
+        let count = std::sync::Arc::new(AtomicUsize::new(0));
+        let counted = count.clone();
+        let json = |body: String| ([(header::CONTENT_TYPE, "application/json")], body);
+        let app = axum::Router::new()
+            .route(
+                "/login",
+                post(move || async move {
+                    json(json!({"token": TOKEN, "user": {"id": 7, "roles": ["admin"]}}).to_string())
+                }),
+            )
+            .route(
+                "/me",
+                get(move |headers: HeaderMap| async move {
+                    let authorised = headers
+                        .get(header::AUTHORIZATION)
+                        .and_then(|v| v.to_str().ok())
+                        == Some(&format!("Bearer {TOKEN}"));
+                    if authorised {
+                        (
+                            StatusCode::OK,
+                            json(json!({"name": "ada", "id": 7}).to_string()),
+                        )
+                    } else {
+                        (
+                            StatusCode::UNAUTHORIZED,
+                            json(json!({"error": "no token"}).to_string()),
+                        )
+                    }
+                }),
+            )
+            .route(
+                "/count",
+                get(move || async move {
+                    let runs = counted.fetch_add(1, Ordering::SeqCst) + 1;
+                    json(json!({ "runs": runs }).to_string())
+                }),
+            );
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                axum::serve(listener, app).await.unwrap();
+            });
+        });
+        ApiServer { port, count }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// How many requests `/count` has had.
+    pub fn counted(&self) -> usize {
+        self.count.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}

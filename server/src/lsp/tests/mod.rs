@@ -3,6 +3,7 @@
 //! run cells through their lenses' own commands, edit while a cell runs,
 //! cancel.
 
+mod chained;
 mod concurrent;
 mod editor;
 mod environments;
