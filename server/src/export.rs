@@ -142,13 +142,22 @@ fn same_file(a: &Path, b: &Path) -> bool {
 }
 
 /// Writes `bytes` to `path` through a temporary file renamed over it, so
-/// that a reader never sees half a page.
+/// that a reader never sees half a page. The page gets the permissions a
+/// new file gets (the umask's), not a temporary file's owner-only ones: it
+/// is meant to be shared.
 fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let mut temp = tempfile::NamedTempFile::new_in(dir)
+    let mut builder = tempfile::Builder::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    let mut temp = builder
+        .tempfile_in(dir)
         .with_context(|| format!("cannot write in {}", dir.display()))?;
     temp.write_all(bytes)
         .with_context(|| format!("cannot write {}", path.display()))?;
@@ -359,7 +368,7 @@ fn source_html(out: &mut String, text: &str, parse: &Parse, cell: &Cell) {
         out.push_str(&escape(&body[at..reference.range.start]));
         let _ = write!(
             out,
-            "<span class=\"ref\" title=\"{}\">{}</span>",
+            "<span class=\"ref variable\" title=\"the variable {}\">{}</span>",
             escape(&reference.name),
             escape(&body[reference.range.clone()])
         );
@@ -733,7 +742,7 @@ mod tests {
             <section class="cell" id="cell-0" data-cell="0">
             <h2 class="cell-head"><a href="#cell-0">first</a><span class="badge plugin">@echo</span></h2>
             <pre class="source"><code><span class="directive">@plugin=</span><span class="plugin">echo</span> <span class="key">name</span>=<span class="value">first</span> <span class="key">mime</span>=<span class="value">text/plain</span>
-            Hello <span class="ref" title="USER">{{USER}}</span></code></pre>
+            Hello <span class="ref variable" title="the variable USER">{{USER}}</span></code></pre>
             <div class="result"><p class="muted">This result is drawn by the page's script.</p></div>
             </section>
             <div class="prose">
@@ -894,6 +903,14 @@ mod tests {
         assert!(!STYLE.to_ascii_lowercase().contains("</style"));
         // What the page's script reads, by the names this file writes.
         assert!(SCRIPT.contains("databook-results"));
+    }
+
+    #[test]
+    fn the_run_is_databook_runs_with_its_defaults() {
+        let args = run_args(Path::new("-odd name.dbk")).unwrap();
+        assert_eq!(args.notebook, Path::new("-odd name.dbk"));
+        assert!(args.cells.is_empty() && !args.check && !args.json && !args.show);
+        assert_eq!(args.jobs, 1);
     }
 
     #[test]

@@ -100,6 +100,21 @@ fn a_notebook_never_run_here_shows_its_output_blocks() {
     assert!(page.contains("<p class=\"muted\">Not run.</p>"));
     assert_eq!(embedded(&page)["results"], serde_json::json!([]));
     assert!(!home.path().join(".databook").exists());
+    // A page to share gets the permissions any new file gets here, not a
+    // temporary file's owner-only ones.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |name: &str| {
+            std::fs::metadata(home.path().join(name))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777
+        };
+        std::fs::write(home.path().join("new.txt"), "").unwrap();
+        assert_eq!(mode("notes.html"), mode("new.txt"));
+    }
 }
 
 /// A failing cell is exported with its error, and the exit status says it
