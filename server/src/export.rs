@@ -821,11 +821,11 @@ mod tests {
     fn a_hostile_result_stays_inside_its_json() {
         let hostile = "</script><script>alert(1)</script><!-- \u{2028}\u{2029} & </SCRIPT >";
         let text = "@plugin=echo name=evil\nx\n";
-        let page = export(text, |parse, i| {
+        let hostile_kept = |parse: &Parse, index: usize| {
             let mut kept = kept(
                 text,
                 parse,
-                i,
+                index,
                 Ok(Output {
                     mime: hostile.into(),
                     data: hostile.into(),
@@ -837,15 +837,23 @@ mod tests {
                 message: hostile.into(),
             });
             kept.environment = Some(hostile.into());
-            Some(kept)
-        });
+            kept
+        };
+        let page = export(text, |parse, i| Some(hostile_kept(parse, i)));
         // Exactly one data element, and the page's own script after it: the
         // hostile text ended neither.
         let json = json_scripts(&page);
         assert_eq!(json.len(), 1, "{page}");
         assert_eq!(page.matches("<script").count(), 2);
         assert!(!json[0].contains('<') && !json[0].contains('>') && !json[0].contains('&'));
+        // What went in comes out, whole.
         let value: serde_json::Value = serde_json::from_str(json[0]).unwrap();
+        let parse = parse(text);
+        let expected = result_json(&parse.cells[0], &hostile_kept(&parse, 0));
+        assert_eq!(
+            value,
+            json!({"notebook": "notes.dbk", "results": [expected]})
+        );
         let result = &value["results"][0];
         assert_eq!(result["data"], hostile);
         assert_eq!(result["mime"], hostile);
