@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# CI for the VS Code extension: install, build, unit tests, package, and the
-# end-to-end test in code-server. Takes the databook binary from $DATABOOK,
+# CI for the VS Code extension: install, build, unit tests, package, the
+# end-to-end test in code-server, and the page `databook export` writes,
+# opened offline in Chromium. Takes the databook binary from $DATABOOK,
 # else $HOME/.cache/databook-target/debug/databook. Node 24, code-server and
 # Chromium are installed by test/e2e/setup.sh and cached under
 # $HOME/.cache/databook-vscode, so a second run downloads nothing.
@@ -18,3 +19,5 @@ echo "== vscode: package"
 npm run package
 echo "== vscode: end-to-end"
 npm run e2e
+echo "== vscode: exported page"
+npm run test:export

@@ -50,6 +50,9 @@ pub enum Command {
     Lsp(LspArgs),
     /// Run a notebook's cells and write their outputs back into it.
     Run(crate::headless::RunArgs),
+    /// Write a notebook as one self-contained HTML page: its prose, its
+    /// cells and their latest full results (tables, JSON trees, charts).
+    Export(crate::export::ExportArgs),
     /// Write a new plugin crate (`plugin new NAME`) or build one into its
     /// plugin.wasm (`plugin build [DIR]`).
     Plugin(crate::plugin_cmd::PluginArgs),

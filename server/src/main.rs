@@ -5,6 +5,7 @@
 mod call;
 mod cli;
 mod exec;
+mod export;
 mod headless;
 mod plugin_cmd;
 mod plugins;
@@ -43,6 +44,7 @@ fn main() -> ExitCode {
                 Ok(ExitCode::SUCCESS)
             }
             Command::Run(args) => headless::run(&cli, args).await,
+            Command::Export(args) => export::export(&cli, args).await,
             Command::Plugin(args) => plugin_cmd::plugin(&cli, args).await,
         }
     });
