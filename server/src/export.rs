@@ -23,7 +23,7 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use base64::Engine as _;
 use clap::{Args, Parser};
-use databook_notebook::{Cell, OutputBlock, Parse, TokenKind, parse, semantic_tokens_in};
+use databook_notebook::{BodyRef, Cell, OutputBlock, Parse, TokenKind, parse, semantic_tokens_in};
 use databook_runtime::Workspace;
 use pulldown_cmark::{Alignment, CodeBlockKind, Event, Options, Tag, TagEnd};
 use serde_json::json;
@@ -334,7 +334,8 @@ fn cell_html(out: &mut String, text: &str, parse: &Parse, cell: &Cell, kept: Opt
 }
 
 /// The header line and the body, escaped, with the header's parts (plugin,
-/// option keys and values) and the body's `{{NAME}}` references marked.
+/// option keys and values) and the body's references (`{{NAME}}`,
+/// `{{CELL.PATH}}`) marked.
 fn source_html(out: &mut String, text: &str, parse: &Parse, cell: &Cell) {
     let header = cell.header.range.clone();
     let mut at = header.start;
@@ -364,15 +365,22 @@ fn source_html(out: &mut String, text: &str, parse: &Parse, cell: &Cell) {
     }
     out.push('\n');
     let mut at = 0;
-    for reference in databook_notebook::variable_refs(body) {
-        out.push_str(&escape(&body[at..reference.range.start]));
+    for reference in databook_notebook::body_refs(body) {
+        let range = reference.range().clone();
+        let (class, title) = match &reference {
+            BodyRef::Variable(variable) => {
+                ("ref variable", format!("the variable {}", variable.name))
+            }
+            BodyRef::Value(value) => ("ref value", format!("a value from the cell {}", value.cell)),
+        };
+        out.push_str(&escape(&body[at..range.start]));
         let _ = write!(
             out,
-            "<span class=\"ref variable\" title=\"the variable {}\">{}</span>",
-            escape(&reference.name),
-            escape(&body[reference.range.clone()])
+            "<span class=\"{class}\" title=\"{}\">{}</span>",
+            escape(&title),
+            escape(&body[range.clone()])
         );
-        at = reference.range.end;
+        at = range.end;
     }
     out.push_str(&escape(&body[at..]));
 }
