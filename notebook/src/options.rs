@@ -48,17 +48,20 @@ pub enum Cache {
     For(std::time::Duration),
 }
 
+/// A `cache=` value that is not `true`, `false` or a duration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotACacheSetting;
+
 impl Cache {
-    /// Reads a `cache=` value: `None` for `false`, `Err(())` for anything
-    /// that is not a setting.
-    pub fn parse(value: &str) -> Result<Option<Cache>, ()> {
+    /// Reads a `cache=` value: `None` for `false`.
+    pub fn parse(value: &str) -> Result<Option<Cache>, NotACacheSetting> {
         match value {
             "true" => Ok(Some(Cache::Unlimited)),
             "false" => Ok(None),
             other => other
                 .parse::<Timeout>()
                 .map(|t| Some(Cache::For(t.0)))
-                .map_err(|_| ()),
+                .map_err(|_| NotACacheSetting),
         }
     }
 }
@@ -173,7 +176,7 @@ impl CellOptions {
         if let Some((i, cache)) = position("cache") {
             match Cache::parse(&cache.value.value) {
                 Ok(_) => options.cache = i,
-                Err(()) => problems.push(OptionProblem {
+                Err(NotACacheSetting) => problems.push(OptionProblem {
                     range: relative(&cache.value),
                     code: "bad-cache",
                     message: format!(
