@@ -716,3 +716,104 @@ fn a_cached_cell_runs_again_only_when_its_key_changes() {
     json_run(home.path(), &[]);
     assert_eq!(api.counted(), before + 1, "run again once older");
 }
+
+/// A process killed when dropped.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts the example API (`examples/api/server.py`) on `port`, and waits
+/// (a bounded while) until it accepts connections.
+fn example_api(port: u16, name: &str) -> Killed {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/api/server.py");
+    let child = Command::new("python3")
+        .arg(script)
+        .arg(port.to_string())
+        .arg(name)
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("python3 runs the example API");
+    let server = Killed(child);
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return server;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("the example API did not start on port {port}");
+}
+
+/// The example of environments and chained requests, against its own API
+/// started for real in two environments: its outputs are current, the
+/// `staging` environment asks the other server, and the cached total is
+/// reused on the next run.
+#[test]
+fn the_api_example_is_current_and_switches_servers_by_environment() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/api");
+    let home = tempfile::tempdir().unwrap();
+    let (dev, staging) = (common::free_port(), common::free_port());
+    let config = std::fs::read_to_string(example.join("databook.toml"))
+        .unwrap()
+        .replace("127.0.0.1:8765", &format!("127.0.0.1:{dev}"))
+        .replace("127.0.0.1:8766", &format!("127.0.0.1:{staging}"));
+    std::fs::write(home.path().join("databook.toml"), config).unwrap();
+    let notebook = std::fs::read_to_string(example.join("chained.dbk")).unwrap();
+    std::fs::write(home.path().join("chained.dbk"), &notebook).unwrap();
+    eprintln!(
+        "ports dev {dev} staging {staging} home {}",
+        home.path().display()
+    );
+    let home = Box::leak(Box::new(home));
+    let _dev = example_api(dev, "dev");
+    let _staging = example_api(staging, "staging");
+
+    let output = run(home.path(), &["chained.dbk", "--check"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+
+    let lines = |args: &[&str]| -> Vec<serde_json::Value> {
+        let output = run(home.path(), args);
+        assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+        text(&output.stdout)
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect()
+    };
+    let me = |ran: &[serde_json::Value]| -> serde_json::Value {
+        let me = ran.iter().find(|r| r["name"] == "me").unwrap();
+        serde_json::from_str(me["data"].as_str().unwrap()).unwrap()
+    };
+
+    // Staging: the other server answers, and the file says so.
+    let ran = lines(&["chained.dbk", "--json", "--env", "staging"]);
+    assert_eq!(me(&ran)["server"], "staging");
+    assert!(ran.iter().all(|r| r["environment"] == "staging"));
+    let written = std::fs::read_to_string(home.path().join("chained.dbk")).unwrap();
+    assert!(
+        written.contains(">   \"server\": \"staging\"\n"),
+        "{written}"
+    );
+
+    // Back to the default: the file is as it was. The total ran again
+    // (the environment is part of what it depends on), and the next run,
+    // in the same environment, reuses it.
+    let ran = lines(&["chained.dbk", "--json"]);
+    assert_eq!(me(&ran)["server"], "dev");
+    assert_eq!(
+        std::fs::read_to_string(home.path().join("chained.dbk")).unwrap(),
+        notebook
+    );
+    let total =
+        |ran: &[serde_json::Value]| ran.iter().find(|r| r["name"] == "total").unwrap().clone();
+    assert_eq!(total(&ran)["cached"], false);
+    let ran = lines(&["chained.dbk", "--json"]);
+    let total = total(&ran);
+    assert_eq!(
+        (&total["data"], &total["cached"]),
+        (&serde_json::json!("24.75"), &serde_json::json!(true))
+    );
+}
