@@ -56,7 +56,6 @@ function drawResult(result: Embedded): boolean {
       if (b.title) el.title = b.title;
       head.appendChild(el);
     }
-    if (result.cached) head.appendChild(badge("cached", "cached"));
     if (typeof result.atMs === "number" && result.atMs > 0) {
       // UTC, so that the page reads the same wherever it is opened.
       const at = new Date(result.atMs).toISOString().slice(0, 16).replace("T", " ");

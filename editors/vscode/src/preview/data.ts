@@ -15,6 +15,8 @@ export interface CellOutput {
   logs?: LogLine[];
   /** The environment the run had; null or absent when none was current. */
   environment?: string | null;
+  /** Whether the result was reused (the cell's `cache=`) rather than run. */
+  cached?: boolean;
 }
 
 export interface Badge {
@@ -24,7 +26,7 @@ export interface Badge {
   title?: string;
 }
 
-/** What a result's heading says after the cell's name: status, type, time and environment. */
+/** What a result's heading says after the cell's name: status, type, time, environment, cached. */
 export function resultBadges(result: CellOutput): Badge[] {
   const badges: Badge[] = [
     { text: result.status, cls: `status status-${result.status}` },
@@ -33,6 +35,9 @@ export function resultBadges(result: CellOutput): Badge[] {
   if (typeof result.elapsedMs === "number") badges.push({ text: `${result.elapsedMs} ms`, cls: "elapsed" });
   if (typeof result.environment === "string" && result.environment !== "") {
     badges.push({ text: `env ${result.environment}`, cls: "environment", title: `Ran in the environment ${result.environment}` });
+  }
+  if (result.cached === true) {
+    badges.push({ text: "cached", cls: "cached", title: "Reused from the cell's cache= rather than run" });
   }
   return badges;
 }

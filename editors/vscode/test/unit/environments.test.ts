@@ -63,3 +63,15 @@ test("the preview's heading says which environment a result ran in, only when on
   assert.equal(checkOutput({ ...base, environment: null }), null);
   assert.match(checkOutput({ ...base, environment: 7 }) ?? "", /"environment"/);
 });
+
+test("a result reused from the cache says so in its heading, and only then", () => {
+  const base = { uri: "file:///n.dbk", cell: 0, name: "t", status: "ok", mime: "application/json", data: "1", elapsedMs: 3 };
+  const cached = resultBadges({ ...base, cached: true });
+  assert.deepEqual(cached[cached.length - 1], {
+    text: "cached",
+    cls: "cached",
+    title: "Reused from the cell's cache= rather than run",
+  });
+  assert.equal(resultBadges({ ...base, cached: false }).some((b) => b.cls === "cached"), false);
+  assert.equal(resultBadges(base).some((b) => b.cls === "cached"), false);
+});
