@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # A short run of every fuzz target: each for N seconds (the first argument,
 # 15 by default), one after another, one process each. Prints one "test"
-# line per target and "N passed, N failed"; exits non-zero when a target
-# crashed (a panic, a timeout, too much memory) or did not build.
+# line per target and "fuzz: N passed, N failed"; exits non-zero when a
+# target crashed (a panic, a timeout, too much memory) or did not build.
+# FUZZ_TARGETS="parse render" runs only those (CI runs the notebook's
+# three: the host targets link wasmtime, whose fuzz build takes half an
+# hour on a cold machine).
 #
 # Installs what it needs when missing: a nightly toolchain (the project
-# itself stays on stable) and cargo-fuzz (from crates.io). Builds into
-# $CARGO_TARGET_DIR, by default ~/.cache/databook-fuzz-target, outside the
-# repository. Each target starts from its corpus in fuzz/corpus/ (made by
+# itself stays on stable) and cargo-fuzz (from crates.io, into
+# ~/.cache/databook-fuzz-tools). Builds into $CARGO_TARGET_DIR, by default
+# ~/.cache/databook-fuzz-target, outside the repository. Each target starts from its corpus in fuzz/corpus/ (made by
 # earlier runs, never committed) and replays fuzz/regressions/<target>/
 # first, so that every crash found once is tried again on every run.
 #
@@ -16,7 +19,18 @@
 set -uo pipefail
 
 seconds="${1:-15}"
-targets=(parse incremental_parse render config lsp)
+read -r -a targets <<<"${FUZZ_TARGETS:-parse incremental_parse render config lsp}"
+host=()
+for target in "${targets[@]}"; do
+    case "$target" in
+        config | lsp) host=(--features host) ;;
+        parse | incremental_parse | render) ;;
+        *)
+            echo "no fuzz target named $target" >&2
+            exit 2
+            ;;
+    esac
+done
 here="$(cd "$(dirname "$0")" && pwd)"
 cd "$here"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/databook-fuzz-target}"
@@ -24,18 +38,20 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/databook-fuzz-target}"
 if ! rustup toolchain list | grep -q '^nightly'; then
     rustup toolchain install nightly --profile minimal
 fi
+tools="$HOME/.cache/databook-fuzz-tools"
+export PATH="$tools/bin:$PATH"
 if ! command -v cargo-fuzz >/dev/null; then
-    cargo install cargo-fuzz --locked
+    cargo install cargo-fuzz --locked --root "$tools"
 fi
 
 # No sanitizer: the code under test is safe Rust, so what is looked for is
 # panics, hangs and memory growth, and a build without one is several
 # times faster (wasmtime is part of the `host` targets). Several codegen
 # units for the same reason.
-build=(cargo +nightly fuzz build -s none --codegen-units 16 --features host)
+build=(cargo +nightly fuzz build -s none --codegen-units 16 "${host[@]}")
 if ! "${build[@]}"; then
     echo "test build ... FAILED"
-    echo "0 passed, ${#targets[@]} failed"
+    echo "fuzz: 0 passed, ${#targets[@]} failed"
     exit 1
 fi
 
@@ -67,5 +83,5 @@ for target in "${targets[@]}"; do
         failed=$((failed + 1))
     fi
 done
-echo "$passed passed, $failed failed"
+echo "fuzz: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
