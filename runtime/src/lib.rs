@@ -25,7 +25,7 @@ pub use config::{
 };
 pub use databook_stdx::{ByteSize, Timeout};
 pub use discovery::{Builtin, SearchPath, Source};
-pub use engine::{DEFAULT_MEMORY_BUDGET, Runtime, RuntimeOptions};
+pub use engine::{DEFAULT_MEMORY_BUDGET, KEEP_RESIDENT, Runtime, RuntimeOptions};
 pub use error::{ConfigError, Failure, LoadError};
 pub use grant::{Grant, OriginPattern};
 pub use host::{Level, LogLine, Stream};

@@ -1,0 +1,227 @@
+//! Databook's fresh, isolated instance per run against Extism, in one
+//! process and one run, on the same 100-byte input, each system running a
+//! guest that returns its input in upper case (`guests/`):
+//!
+//! - Databook: a run through the public runtime API (`Plugin::run`), timed
+//!   to the moment the result is in hand, and the sustained cost per run on
+//!   one thread, teardown included;
+//! - Extism 1.30: a fresh plugin from a `CompiledPlugin` per call, and one
+//!   plugin reused for every call.
+//!
+//! Prints a table for BENCHMARKS.md, then, as its last line, the figures a
+//! script checks. `bench/run` builds the guests and runs it.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use databook_runtime::{
+    Cell, KEEP_RESIDENT, Registry, Runtime, RuntimeOptions, SearchPath, Workspace,
+};
+
+/// The input: 100 bytes of lower-case text.
+fn input() -> String {
+    let text = "the quick brown fox jumps over the lazy dog, ".repeat(3);
+    text[..100].to_string()
+}
+
+/// What one series of calls measured.
+struct Measured {
+    /// Time to result, per call.
+    p50: Duration,
+    p99: Duration,
+    /// Calls per second, one after another on one thread, everything
+    /// (teardown included) counted.
+    per_second: f64,
+}
+
+fn measure(runs: usize, mut call: impl FnMut() -> Duration) -> Measured {
+    for _ in 0..runs / 10 {
+        call();
+    }
+    let mut times = Vec::with_capacity(runs);
+    let started = Instant::now();
+    for _ in 0..runs {
+        times.push(call());
+    }
+    let total = started.elapsed();
+    times.sort();
+    let at = |p: f64| times[((times.len() - 1) as f64 * p).round() as usize];
+    Measured {
+        p50: at(0.5),
+        p99: at(0.99),
+        per_second: runs as f64 / total.as_secs_f64(),
+    }
+}
+
+fn micros(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+struct Args {
+    quick: bool,
+    extism_wasm: PathBuf,
+    databook_plugin: PathBuf,
+}
+
+fn args() -> Args {
+    let mut quick = false;
+    let mut extism_wasm = None;
+    let mut databook_plugin = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--quick" => quick = true,
+            "--extism-wasm" => extism_wasm = args.next().map(PathBuf::from),
+            "--databook-plugin" => databook_plugin = args.next().map(PathBuf::from),
+            // `cargo bench` style flags are not this program's.
+            other => {
+                eprintln!(
+                    "unknown argument {other:?}; use --quick, --extism-wasm FILE, --databook-plugin DIR"
+                );
+                std::process::exit(2);
+            }
+        }
+    }
+    let (Some(extism_wasm), Some(databook_plugin)) = (extism_wasm, databook_plugin) else {
+        eprintln!("give --extism-wasm FILE and --databook-plugin DIR (bench/run does)");
+        std::process::exit(2);
+    };
+    Args {
+        quick,
+        extism_wasm,
+        databook_plugin,
+    }
+}
+
+/// Fresh-instance runs of the Databook guest, the pooling allocator
+/// keeping `keep_resident` bytes of a freed slot resident.
+fn databook_runs(
+    tokio: &tokio::runtime::Runtime,
+    args: &Args,
+    runs: usize,
+    input: &str,
+    keep_resident: usize,
+) -> Measured {
+    let expected = input.to_uppercase();
+    let runtime = Runtime::new(RuntimeOptions {
+        cache_dir: None,
+        keep_resident,
+        ..RuntimeOptions::default()
+    })
+    .expect("the runtime starts");
+    let dir = args.databook_plugin.parent().expect("a plugin folder");
+    let search = SearchPath {
+        dirs: vec![dir.to_path_buf()],
+        builtins: &[],
+    };
+    let name = args
+        .databook_plugin
+        .file_name()
+        .and_then(|n| n.to_str())
+        .expect("a plugin folder's name");
+    let plugin = tokio
+        .block_on(Registry::load_one(
+            &runtime,
+            &search,
+            &Workspace::default(),
+            |_| None,
+            name,
+        ))
+        .expect("the Databook guest loads");
+    let cell = Cell {
+        body: input.to_string(),
+        ..Cell::default()
+    };
+    measure(runs, || {
+        let cell = cell.clone();
+        let started = Instant::now();
+        let report = tokio.block_on(plugin.run(cell, None));
+        let elapsed = started.elapsed();
+        assert_eq!(report.result.expect("the run succeeds").data, expected);
+        elapsed
+    })
+}
+
+fn main() {
+    let args = args();
+    let runs = if args.quick { 20_000 } else { 200_000 };
+    let input = input();
+    let expected = input.to_uppercase();
+
+    // Databook: the runtime as `databook run` and the language server set
+    // it up, and a plugin folder with the guest; then, for comparison in
+    // the same run, with every page of a freed slot given back to the
+    // kernel (as before `keep_resident`).
+    let tokio = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let databook = databook_runs(&tokio, &args, runs, &input, KEEP_RESIDENT);
+    let databook_madvise = databook_runs(&tokio, &args, runs, &input, 0);
+    // Extism: the guest compiled once; a fresh plugin per call, then one
+    // plugin for every call.
+    let wasm = std::fs::read(&args.extism_wasm).expect("the Extism guest is built");
+    let manifest = extism::Manifest::new([extism::Wasm::data(wasm)]);
+    let compiled =
+        extism::CompiledPlugin::new(extism::PluginBuilder::new(manifest).with_wasi(false))
+            .expect("the Extism guest compiles");
+    let extism_fresh = measure(runs, || {
+        let started = Instant::now();
+        let mut fresh = extism::Plugin::new_from_compiled(&compiled).expect("a fresh plugin");
+        let out: String = fresh
+            .call("upper", input.as_str())
+            .expect("the call succeeds");
+        let elapsed = started.elapsed();
+        assert_eq!(out, expected);
+        drop(fresh);
+        elapsed
+    });
+    let mut reused = extism::Plugin::new_from_compiled(&compiled).expect("a plugin");
+    let extism_reused = measure(runs, || {
+        let started = Instant::now();
+        let out: String = reused
+            .call("upper", input.as_str())
+            .expect("the call succeeds");
+        let elapsed = started.elapsed();
+        assert_eq!(out, expected);
+        elapsed
+    });
+
+    println!("| system, 100-byte input, {runs} calls on one thread | p50 | p99 | calls/s |");
+    println!("|---|---|---|---|");
+    for (what, m) in [
+        (
+            "Databook: fresh instance per run (`Plugin::run`)",
+            &databook,
+        ),
+        (
+            "Databook, every page of a freed slot given back (`keep_resident: 0`, as before)",
+            &databook_madvise,
+        ),
+        (
+            "Extism 1.30: fresh plugin per call (`new_from_compiled`)",
+            &extism_fresh,
+        ),
+        ("Extism 1.30: one plugin reused", &extism_reused),
+    ] {
+        println!(
+            "| {what} | {:.1} µs | {:.1} µs | {:.0} |",
+            micros(m.p50),
+            micros(m.p99),
+            m.per_second
+        );
+    }
+    println!();
+    println!(
+        "Databook's p50 is {:.2}× Extism's fresh plugin's and {:.2}× its reused one's.",
+        micros(databook.p50) / micros(extism_fresh.p50),
+        micros(databook.p50) / micros(extism_reused.p50),
+    );
+    println!(
+        "databook_fresh_p50_us={:.1} databook_runs_per_s={:.0} extism_fresh_p50_us={:.1} extism_reused_p50_us={:.1}",
+        micros(databook.p50),
+        databook.per_second,
+        micros(extism_fresh.p50),
+        micros(extism_reused.p50),
+    );
+}
