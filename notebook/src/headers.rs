@@ -383,10 +383,12 @@ impl HeaderAnalysis {
             }
         }
 
-        for (cell, header) in self.cells.iter().enumerate() {
-            let Some((id, range)) = &header.input else {
-                continue;
-            };
+        // An `input=` or a `{{CELL.PATH}}` that names no cell.
+        let references = self.cells.iter().enumerate().flat_map(|(cell, header)| {
+            let inputs = header.input.iter().map(move |r| (cell, r, "unknown-input"));
+            inputs.chain(header.uses.iter().map(move |r| (cell, r, "unknown-cell")))
+        });
+        for (cell, (id, range), code) in references {
             if first[*id as usize] != NONE {
                 continue;
             }
@@ -402,36 +404,11 @@ impl HeaderAnalysis {
                 Diagnostic {
                     range: range.clone(),
                     severity: Severity::Error,
-                    code: "unknown-input",
+                    code,
                     message: format!("no cell is named `{value}`"),
                     fixes: crate::analysis::suggestion_fixes(value, range, candidates),
                 },
             ));
-        }
-
-        for (cell, header) in self.cells.iter().enumerate() {
-            for (id, range) in &header.uses {
-                if first[*id as usize] != NONE {
-                    continue;
-                }
-                let value = self.names.get(*id);
-                let candidates = self
-                    .names
-                    .iter()
-                    .zip(&first)
-                    .filter(|&(_, &at)| at != NONE && at as usize != cell)
-                    .map(|(name, _)| name);
-                out.push((
-                    cell,
-                    Diagnostic {
-                        range: range.clone(),
-                        severity: Severity::Error,
-                        code: "unknown-cell",
-                        message: format!("no cell is named `{value}`"),
-                        fixes: crate::analysis::suggestion_fixes(value, range, candidates),
-                    },
-                ));
-            }
         }
 
         let edges: Vec<Vec<(usize, TextRange)>> = (0..self.cells.len())
