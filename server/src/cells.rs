@@ -79,7 +79,8 @@ pub fn prepare(
 /// A cell's run, or its latest result reused (`cache=`).
 pub struct Ran {
     pub report: RunReport,
-    /// What the run was of: see [`Prepared::run_or_reuse`].
+    /// What the run was of, for a cell with `cache=`: see
+    /// [`Prepared::cache_key`].
     pub key: Option<String>,
     /// When the reused result was made, if it was reused.
     pub cached_at_ms: Option<u64>,
@@ -123,8 +124,10 @@ impl Prepared {
         environment: Option<&str>,
         use_cache: bool,
     ) -> Ran {
-        let key = self.cache_key(environment);
+        // The key hashes the body and the input, which may be large: only
+        // a cell that says `cache=` pays for it.
         let policy = self.0.as_ref().ok().and_then(|ready| ready.cache);
+        let key = policy.and_then(|_| self.cache_key(environment));
         if use_cache
             && let (Some(policy), Some(key), Some(latest)) = (policy, &key, latest)
             && latest.key.as_ref() == Some(key)

@@ -82,10 +82,7 @@ pub async fn export(cli: &Cli, args: &ExportArgs) -> anyhow::Result<ExitCode> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let parsed = parse(&text);
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let dir = crate::headless::folder_of(path);
     // Only the workspace's root is needed (where the results are kept), so
     // no runtime is started.
     let dir = std::path::absolute(dir).context("cannot resolve the notebook's folder")?;
@@ -146,10 +143,7 @@ fn same_file(a: &Path, b: &Path) -> bool {
 /// new file gets (the umask's), not a temporary file's owner-only ones: it
 /// is meant to be shared.
 fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let dir = crate::headless::folder_of(path);
     let mut builder = tempfile::Builder::new();
     #[cfg(unix)]
     {

@@ -81,10 +81,7 @@ pub async fn run(cli: &Cli, args: &RunArgs) -> anyhow::Result<ExitCode> {
     let parsed = parse(&text);
     let (refs, order) = plan(path, &text, &parsed, &args.cells, args.with_dependents)?;
 
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let dir = folder_of(path);
     let setup = cli.setup_at(dir)?;
     let environment = setup.workspace.environment.as_deref();
     let store = results::headless_store_file(&setup.workspace.root, path);
@@ -271,6 +268,13 @@ fn targets(parsed: &Parse, names: &[String]) -> anyhow::Result<Vec<usize>> {
 
 fn label(parsed: &Parse, index: usize) -> String {
     cells::label(&parsed.cells[index])
+}
+
+/// The folder a notebook is in (`.` for a bare file name).
+pub fn folder_of(path: &Path) -> &Path {
+    path.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
 }
 
 /// The 1-based line and column (in characters) of byte `offset`.
@@ -542,10 +546,7 @@ fn write_outputs(
     if new_text == text {
         return Ok(false);
     }
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let dir = folder_of(path);
     let mut temp = tempfile::NamedTempFile::new_in(dir)
         .with_context(|| format!("cannot write next to {}", path.display()))?;
     temp.write_all(new_text.as_bytes())?;

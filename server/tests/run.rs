@@ -817,3 +817,37 @@ fn the_api_example_is_current_and_switches_servers_by_environment() {
         (&serde_json::json!("24.75"), &serde_json::json!(true))
     );
 }
+
+/// A results store that cannot be read is reported, naming it; the run
+/// goes on without it and leaves a good store in its place.
+#[test]
+fn a_broken_results_store_is_reported_and_replaced() {
+    let home = tempfile::tempdir().unwrap();
+    notebook(home.path(), "@plugin=echo name=a cache=true\nhi\n");
+    let output = run(home.path(), &["notes.dbk"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let store = std::fs::read_dir(home.path().join(".databook/results"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .find(|path| path.extension().is_some_and(|e| e == "json"))
+        .expect("a results file");
+    std::fs::write(&store, "{not json").unwrap();
+
+    let (ran, output) = json_run(home.path(), &[]);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("not a results file") && stderr.contains("earlier results are not reused"),
+        "{stderr}"
+    );
+    assert_eq!(ran[0]["cached"], false, "nothing to reuse");
+    let (ran, output) = json_run(home.path(), &[]);
+    assert!(
+        text(&output.stderr)
+            .lines()
+            .all(|l| !l.starts_with("warning")),
+        "{}",
+        text(&output.stderr)
+    );
+    assert_eq!(ran[0]["cached"], true, "the store was written anew");
+}

@@ -107,9 +107,11 @@ fn variable_markdown(
 /// why there is none.
 fn value_markdown(reference: &ValueRef, latest: Option<&crate::results::Kept>) -> String {
     let text = reference.text();
-    let value = crate::cells::cell_value(reference, latest.map(|kept| &kept.report.result));
-    match (value, latest) {
-        (Ok(value), Some(kept)) => {
+    let Some(kept) = latest else {
+        return format!("`{text}`: the cell `{}` has not run", reference.cell);
+    };
+    match crate::cells::cell_value(reference, Some(&kept.report.result)) {
+        Ok(value) => {
             let shown = if value.len() <= 80 && !value.contains(['\n', '`']) {
                 format!("`{value}`")
             } else {
@@ -124,8 +126,7 @@ fn value_markdown(reference: &ValueRef, latest: Option<&crate::results::Kept>) -
             }
             format!("`{text}` = {shown}\n\n{source}")
         }
-        (Ok(_), None) => format!("`{text}`"),
-        (Err(why), _) => {
+        Err(why) => {
             let why = why
                 .strip_prefix(&format!("{{{{{text}}}}}: "))
                 .unwrap_or(&why)
