@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use databook_runtime::{
-    Cell, KEEP_RESIDENT, Registry, Runtime, RuntimeOptions, SearchPath, Workspace,
+    Cell, KEEP_RESIDENT, Plugin, Registry, Runtime, RuntimeOptions, SearchPath, Workspace,
 };
 
 /// The input: 100 bytes of lower-case text.
@@ -59,24 +59,29 @@ fn micros(d: Duration) -> f64 {
 
 struct Args {
     quick: bool,
+    /// Only Databook's fresh runs, many of them, and no table: for a
+    /// profiler (`perf record`).
+    profile: bool,
     extism_wasm: PathBuf,
     databook_plugin: PathBuf,
 }
 
 fn args() -> Args {
     let mut quick = false;
+    let mut profile = false;
     let mut extism_wasm = None;
     let mut databook_plugin = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--quick" => quick = true,
+            "--profile" => profile = true,
             "--extism-wasm" => extism_wasm = args.next().map(PathBuf::from),
             "--databook-plugin" => databook_plugin = args.next().map(PathBuf::from),
             // `cargo bench` style flags are not this program's.
             other => {
                 eprintln!(
-                    "unknown argument {other:?}; use --quick, --extism-wasm FILE, --databook-plugin DIR"
+                    "unknown argument {other:?}; use --quick, --profile, --extism-wasm FILE, --databook-plugin DIR"
                 );
                 std::process::exit(2);
             }
@@ -88,21 +93,19 @@ fn args() -> Args {
     };
     Args {
         quick,
+        profile,
         extism_wasm,
         databook_plugin,
     }
 }
 
-/// Fresh-instance runs of the Databook guest, the pooling allocator
-/// keeping `keep_resident` bytes of a freed slot resident.
-fn databook_runs(
+/// The Databook guest, loaded into a runtime whose pooling allocator keeps
+/// `keep_resident` bytes of a freed slot resident.
+fn databook_plugin(
     tokio: &tokio::runtime::Runtime,
     args: &Args,
-    runs: usize,
-    input: &str,
     keep_resident: usize,
-) -> Measured {
-    let expected = input.to_uppercase();
+) -> (Runtime, Plugin) {
     let runtime = Runtime::new(RuntimeOptions {
         cache_dir: None,
         keep_resident,
@@ -128,6 +131,19 @@ fn databook_runs(
             name,
         ))
         .expect("the Databook guest loads");
+    (runtime, plugin)
+}
+
+/// Fresh-instance runs of the Databook guest, one after another.
+fn databook_runs(
+    tokio: &tokio::runtime::Runtime,
+    args: &Args,
+    runs: usize,
+    input: &str,
+    keep_resident: usize,
+) -> Measured {
+    let expected = input.to_uppercase();
+    let (_runtime, plugin) = databook_plugin(tokio, args, keep_resident);
     let cell = Cell {
         body: input.to_string(),
         ..Cell::default()
@@ -140,6 +156,64 @@ fn databook_runs(
         assert_eq!(report.result.expect("the run succeeds").data, expected);
         elapsed
     })
+}
+
+/// `runs` fresh-instance runs on a tokio runtime of `workers` threads,
+/// `in_flight` of them under way at any moment (each of `in_flight` tasks
+/// starts its next run when its last one is done). Latency is from a
+/// run's start to its result.
+fn databook_concurrent(
+    args: &Args,
+    runs: usize,
+    input: &str,
+    workers: usize,
+    in_flight: usize,
+) -> Measured {
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (_runtime, plugin) = databook_plugin(&tokio, args, KEEP_RESIDENT);
+    let expected: std::sync::Arc<str> = input.to_uppercase().into();
+    let round = |runs: usize| {
+        let per_task = runs.div_ceil(in_flight);
+        let tasks: Vec<_> = (0..in_flight)
+            .map(|_| {
+                let plugin = plugin.clone();
+                let expected = expected.clone();
+                let cell = Cell {
+                    body: input.to_string(),
+                    ..Cell::default()
+                };
+                tokio.spawn(async move {
+                    let mut times = Vec::with_capacity(per_task);
+                    for _ in 0..per_task {
+                        let started = Instant::now();
+                        let report = plugin.run(cell.clone(), None).await;
+                        times.push(started.elapsed());
+                        assert_eq!(report.result.expect("the run succeeds").data, *expected);
+                    }
+                    times
+                })
+            })
+            .collect();
+        let started = Instant::now();
+        let mut times = Vec::with_capacity(per_task * in_flight);
+        for task in tasks {
+            times.extend(tokio.block_on(task).expect("the task finishes"));
+        }
+        (times, started.elapsed())
+    };
+    round(runs / 10);
+    let (mut times, total) = round(runs);
+    times.sort();
+    let at = |p: f64| times[((times.len() - 1) as f64 * p).round() as usize];
+    Measured {
+        p50: at(0.5),
+        p99: at(0.99),
+        per_second: times.len() as f64 / total.as_secs_f64(),
+    }
 }
 
 fn main() {
@@ -156,6 +230,15 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    if args.profile {
+        let m = databook_runs(&tokio, &args, runs, &input, KEEP_RESIDENT);
+        println!(
+            "databook_fresh_p50_us={:.1} databook_runs_per_s={:.0}",
+            micros(m.p50),
+            m.per_second
+        );
+        return;
+    }
     let databook = databook_runs(&tokio, &args, runs, &input, KEEP_RESIDENT);
     let databook_madvise = databook_runs(&tokio, &args, runs, &input, 0);
     // Extism: the guest compiled once; a fresh plugin per call, then one
@@ -210,6 +293,23 @@ fn main() {
             micros(m.p99),
             m.per_second
         );
+    }
+    println!();
+    println!(
+        "| Databook, {runs} runs, a fresh instance each | in flight | p50 | p99 | runs/s |"
+    );
+    println!("|---|---|---|---|---|");
+    for workers in [1, 2] {
+        for in_flight in [1, 8, 64] {
+            let m = databook_concurrent(&args, runs, &input, workers, in_flight);
+            println!(
+                "| {workers} worker thread{} | {in_flight} | {:.1} µs | {:.1} µs | {:.0} |",
+                if workers == 1 { "" } else { "s" },
+                micros(m.p50),
+                micros(m.p99),
+                m.per_second
+            );
+        }
     }
     println!();
     println!(

@@ -37,6 +37,8 @@ pub struct HeaderAnalysis {
     /// and its ranges relative to that cell's header; reused as they are
     /// when no header changed.
     across: Vec<(usize, Diagnostic)>,
+    /// For each cell, whether some cell takes it; computed with `across`.
+    taken: Vec<bool>,
 }
 
 /// One header as last read: its cell, what it alone is found to have
@@ -54,6 +56,8 @@ struct CellHeader {
     /// The cells named by the body's `{{CELL.PATH}}`, each with the range
     /// of the name, relative to the header's start.
     uses: Vec<(u32, TextRange)>,
+    /// Whether the body has `{{` in it: a variable, a value or a mistake.
+    braces: bool,
 }
 
 /// Strings interned as numbers, all in one buffer: a notebook's thousands
@@ -118,6 +122,14 @@ impl HeaderAnalysis {
         generation: u64,
         catalog: &dyn Catalog,
     ) -> Vec<Diagnostic> {
+        self.refresh(document, generation, catalog);
+        self.findings(document.parse())
+    }
+
+    /// Brings the analysis up to date with `document`, as
+    /// [`HeaderAnalysis::update`] does, without listing the findings: for
+    /// [`HeaderAnalysis::has_dependents`].
+    pub fn refresh(&mut self, document: &Document, generation: u64, catalog: &dyn Catalog) {
         let (parse, ids, text) = (document.parse(), document.cell_ids(), document.text());
         if self.generation != Some(generation) {
             *self = HeaderAnalysis {
@@ -151,10 +163,9 @@ impl HeaderAnalysis {
                 self.reintern();
             }
             if !same_names {
-                self.across = self.across_headers();
+                (self.across, self.taken) = self.across_headers();
             }
         }
-        self.findings(parse)
     }
 
     /// The header diagnostics of `parse` read from scratch, with none of
@@ -167,7 +178,7 @@ impl HeaderAnalysis {
             let read = analysis.read(cell, text, catalog);
             analysis.cells.push(read);
         }
-        analysis.across = analysis.across_headers();
+        (analysis.across, analysis.taken) = analysis.across_headers();
         analysis.findings(parse)
     }
 
@@ -304,6 +315,7 @@ impl HeaderAnalysis {
             name,
             input,
             uses,
+            braces: body.contains("{{"),
         }
     }
 
@@ -354,8 +366,25 @@ impl HeaderAnalysis {
         edges
     }
 
-    /// Repeated names, inputs that name no cell, and cycles of inputs.
-    fn across_headers(&self) -> Vec<(usize, Diagnostic)> {
+    /// The cells whose body has `{{` in it, as of the last update: the
+    /// only ones with variables to check.
+    pub fn cells_with_braces(&self) -> impl Iterator<Item = usize> + '_ {
+        self.cells
+            .iter()
+            .enumerate()
+            .filter(|(_, header)| header.braces)
+            .map(|(cell, _)| cell)
+    }
+
+    /// Whether some cell takes cell `cell` (by its `input=` or a
+    /// `{{CELL.PATH}}`), as of the last update.
+    pub fn has_dependents(&self, cell: usize) -> bool {
+        self.taken.get(cell).copied().unwrap_or(false)
+    }
+
+    /// Repeated names, inputs that name no cell, and cycles of inputs; and
+    /// for each cell, whether some cell takes it.
+    fn across_headers(&self) -> (Vec<(usize, Diagnostic)>, Vec<bool>) {
         let mut out = Vec::new();
         // The first cell to carry each name, as `first_named` finds it, in
         // the same pass as the repeats (this runs on header keystrokes).
@@ -414,6 +443,10 @@ impl HeaderAnalysis {
         let edges: Vec<Vec<(usize, TextRange)>> = (0..self.cells.len())
             .map(|cell| self.edges(&first, cell))
             .collect();
+        let mut taken = vec![false; self.cells.len()];
+        for &(target, _) in edges.iter().flatten() {
+            taken[target] = true;
+        }
         for cycle in cycles(&edges) {
             let path: Vec<&str> = cycle
                 .iter()
@@ -441,7 +474,7 @@ impl HeaderAnalysis {
                 ));
             }
         }
-        out
+        (out, taken)
     }
 }
 
@@ -506,10 +539,6 @@ fn cycles(edges: &[Vec<(usize, TextRange)>]) -> Vec<Vec<usize>> {
     let mut cycles = Vec::new();
     for component in components {
         let start = *component.iter().min().expect("components are not empty");
-        let self_loop = edges[start].iter().any(|(t, _)| *t == start);
-        if component.len() == 1 && !self_loop {
-            continue;
-        }
         // The shortest way back to `start` within the component, found
         // breadth-first: a component may hold many cycles, one names it.
         let inside = |cell: usize| component.binary_search(&cell).is_ok();
@@ -543,9 +572,11 @@ fn cycles(edges: &[Vec<(usize, TextRange)>]) -> Vec<Vec<usize>> {
     cycles
 }
 
-/// The strongly connected components of a graph of `nodes` nodes, each
-/// sorted (Tarjan's algorithm, without recursion: a notebook may have
-/// thousands of cells in one chain).
+/// The strongly connected components that hold a cycle (more than one
+/// node, or one that is its own successor) of a graph of `nodes` nodes,
+/// each sorted (Tarjan's algorithm, without recursion: a notebook may have
+/// thousands of cells in one chain). Nothing is allocated for a node in no
+/// cycle: this runs on keystrokes in headers, over every cell.
 fn strongly_connected<I: Iterator<Item = usize>>(
     nodes: usize,
     successors: impl Fn(usize) -> I,
@@ -557,12 +588,13 @@ fn strongly_connected<I: Iterator<Item = usize>>(
     let mut stack = Vec::new();
     let mut components = Vec::new();
     let mut next = 0u32;
+    // Each frame: a node and its successors not yet looked at.
+    let mut frames = Vec::new();
     for root in 0..nodes {
         if index[root] != UNSEEN {
             continue;
         }
-        // Each frame: a node and its successors not yet looked at.
-        let mut frames = vec![(root, successors(root))];
+        frames.push((root, successors(root)));
         index[root] = next;
         low[root] = next;
         next += 1;
@@ -588,6 +620,14 @@ fn strongly_connected<I: Iterator<Item = usize>>(
                 low[*parent] = low[*parent].min(low[node]);
             }
             if low[node] == index[node] {
+                if stack.last() == Some(&node) {
+                    stack.pop();
+                    on_stack[node] = false;
+                    if successors(node).any(|succ| succ == node) {
+                        components.push(vec![node]);
+                    }
+                    continue;
+                }
                 let mut component = Vec::new();
                 loop {
                     let member = stack.pop().expect("the node is on the stack");
@@ -618,6 +658,8 @@ pub struct References {
     /// For each cell, every cell it takes (its `input=` and the cells of
     /// its `{{CELL.PATH}}`), each once, in the order they are referred to.
     takes: Vec<Vec<usize>>,
+    /// For each cell, whether some cell takes it.
+    taken: Vec<bool>,
     /// Each name, with the first cell that carries it.
     named: FxHashMap<String, usize>,
     /// Repeated names, inputs that name no cell, and cycles, sorted by
@@ -645,7 +687,7 @@ impl References {
 
     /// Whether some cell takes cell `cell`.
     pub fn has_dependents(&self, cell: usize) -> bool {
-        self.takes.iter().any(|takes| takes.contains(&cell))
+        self.taken.get(cell).copied().unwrap_or(false)
     }
 
     /// `targets` and every cell that takes one of them, directly or through
@@ -738,10 +780,12 @@ pub fn references(parse: &Parse, text: &str) -> References {
         .filter(|&(_, &at)| at != NONE)
         .map(|(name, &at)| (name.to_string(), at as usize))
         .collect();
-    analysis.across = analysis.across_headers();
+    let (across, taken) = analysis.across_headers();
+    analysis.across = across;
     References {
         inputs,
         takes,
+        taken,
         named,
         problems: analysis.findings(parse),
     }

@@ -2,7 +2,7 @@
 //! from scratch finds.
 
 use databook_notebook::{
-    Catalog, Diagnostic, Document, HeaderAnalysis, PluginInfo, header_diagnostics,
+    Catalog, Diagnostic, Document, HeaderAnalysis, PluginInfo, header_diagnostics, references,
 };
 use proptest::prelude::*;
 
@@ -120,6 +120,16 @@ proptest! {
                 fresh(&doc, &CATALOG),
                 "after replacing {}..{} with {:?}:\n{}", start, start + len, new_text, doc.text()
             );
+            // Which cells are taken, as kept across edits, is what reading
+            // the references from scratch says.
+            let refs = references(doc.parse(), doc.text());
+            for cell in 0..doc.parse().cells.len() {
+                prop_assert_eq!(
+                    analysis.has_dependents(cell),
+                    refs.has_dependents(cell),
+                    "cell {} after replacing {}..{} with {:?}:\n{}", cell, start, start + len, new_text, doc.text()
+                );
+            }
         }
     }
 }

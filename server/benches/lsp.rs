@@ -2,6 +2,11 @@
 //! 1 MB), measured end to end: the real `databook lsp` process, driven over
 //! stdio with real JSON-RPC framing, as an editor drives it.
 //!
+//! - start: from the process's start until `initialize` is answered and
+//!   until the first diagnostics (the bundled plugins loaded), with an
+//!   empty compile cache and with a warm one;
+//! - run: `databook.run` of an `echo` cell until the server asks the editor
+//!   to write its output (`workspace/applyEdit`);
 //! - open: `didOpen` until its diagnostics are published (full parse and
 //!   analysis);
 //! - keystroke: one character typed in a body (`didChange`) until the
@@ -11,6 +16,9 @@
 //! - completion of plugin names in a header, code actions and hover there,
 //!   code lenses, and semantic tokens of the whole notebook and of a
 //!   viewport: request to response.
+//!
+//! Each time runs until the answer has arrived in full, before this client
+//! parses it (an editor parses it its own way).
 //!
 //! Run with `cargo bench -p databook --bench lsp`; it prints a Markdown table
 //! for BENCHMARKS.md. To compare with another build of `databook` in the
@@ -72,7 +80,7 @@ impl Timed for LspProcess {
                 }),
             );
             self.diagnostics_of(*version);
-            times.push(started.elapsed());
+            times.push(self.arrived() - started);
         }
         times
     }
@@ -84,9 +92,143 @@ impl Timed for LspProcess {
     }
 }
 
+/// From the process's start until `initialize` is answered, and until the
+/// first diagnostics of a one-cell notebook (the plugins loaded), with the
+/// bundled plugins: once with an empty cache (the first sample: every
+/// plugin compiled), then `STARTS` times with the cache that start left.
+const STARTS: usize = 10;
+
+fn starts(program: &Path) -> [Vec<Duration>; 4] {
+    let home = tempfile::tempdir().unwrap();
+    let root = format!("file://{}", home.path().display());
+    let mut cold = [Vec::new(), Vec::new()];
+    let mut warm = [Vec::new(), Vec::new()];
+    for start in 0..=STARTS {
+        let started = Instant::now();
+        let mut server = LspProcess::start_program(program, home.path(), &[]);
+        server.request(
+            "initialize",
+            json!({"processId": null, "rootUri": root, "capabilities": {}}),
+        );
+        let answered = server.arrived() - started;
+        server.notify("initialized", json!({}));
+        server.notify(
+            "textDocument/didOpen",
+            json!({"textDocument": {"uri": URI, "languageId": "databook", "version": 1, "text": "@plugin=echo\nx\n"}}),
+        );
+        server.diagnostics_of(1);
+        let ready = server.arrived() - started;
+        let times = if start == 0 { &mut cold } else { &mut warm };
+        times[0].push(answered);
+        times[1].push(ready);
+        server.request("shutdown", Value::Null);
+        server.notify("exit", Value::Null);
+        let _ = server.child.wait();
+    }
+    let [cold_answered, cold_ready] = cold;
+    let [warm_answered, warm_ready] = warm;
+    [cold_answered, cold_ready, warm_answered, warm_ready]
+}
+
+/// Applies one LSP edit (positions in UTF-16 units; the text is ASCII) to
+/// `text`, as an editor would.
+fn apply_edit(text: &str, edit: &Value) -> String {
+    let offset = |position: &Value| {
+        let line = position["line"].as_u64().unwrap() as usize;
+        let character = position["character"].as_u64().unwrap() as usize;
+        let start: usize = text.split_inclusive('\n').take(line).map(str::len).sum();
+        start + character
+    };
+    let (start, end) = (
+        offset(&edit["range"]["start"]),
+        offset(&edit["range"]["end"]),
+    );
+    format!(
+        "{}{}{}",
+        &text[..start],
+        edit["newText"].as_str().unwrap(),
+        &text[end..]
+    )
+}
+
+/// `databook.run` on an `echo` cell, from the command until the server's
+/// `workspace/applyEdit` with the output arrives. The edit is applied and
+/// checked, then the output taken out again (`didChange`, as when the user
+/// clears it), so that each run has an output to write: a run whose output
+/// is already there writes nothing.
+fn runs(server: &mut LspProcess, root: &Path) -> Vec<Duration> {
+    let uri = format!("file://{}/run.dbk", root.display());
+    let text = "# Runs\n\n@plugin=echo name=hello\nhello, world\n".to_string();
+    let mut version = 1;
+    server.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": uri, "languageId": "databook", "version": version, "text": text}}),
+    );
+    server.diagnostics_of(version);
+    let mut times = Vec::with_capacity(SAMPLES);
+    for _ in 0..SAMPLES {
+        let id = server.next_request_id();
+        let started = Instant::now();
+        server.send_raw(
+            &json!({
+                "jsonrpc": "2.0", "id": id, "method": "workspace/executeCommand",
+                "params": {"command": "databook.run", "arguments": [uri, 0, "@plugin=echo name=hello"]},
+            })
+            .to_string(),
+        );
+        let mut edited = false;
+        loop {
+            let message = server.receive();
+            if message["id"] == id && message.get("method").is_none() {
+                assert_eq!(message["result"]["runs"][0]["status"], "ok", "{message}");
+                break;
+            }
+            if message["method"] == "workspace/applyEdit" {
+                times.push(server.arrived() - started);
+                let change = &message["params"]["edit"]["documentChanges"][0];
+                assert_eq!(change["textDocument"]["version"], version, "{message}");
+                let mut edited_text = text.clone();
+                for edit in change["edits"].as_array().unwrap() {
+                    edited_text = apply_edit(&edited_text, edit);
+                }
+                assert!(
+                    edited_text.contains("@output status=ok mime=text/plain\n> hello, world\n"),
+                    "{edited_text}"
+                );
+                server.send_raw(
+                    &json!({"jsonrpc": "2.0", "id": message["id"], "result": {"applied": true}})
+                        .to_string(),
+                );
+                version += 1;
+                server.notify(
+                    "textDocument/didChange",
+                    json!({
+                        "textDocument": {"uri": uri, "version": version},
+                        "contentChanges": [{"text": text}],
+                    }),
+                );
+                edited = true;
+            } else if message.get("method").is_some() && message.get("id").is_some() {
+                server.send_raw(
+                    &json!({"jsonrpc": "2.0", "id": message["id"], "result": null}).to_string(),
+                );
+            }
+        }
+        assert!(edited, "the run wrote no output");
+    }
+    server.notify(
+        "textDocument/didClose",
+        json!({"textDocument": {"uri": uri}}),
+    );
+    times
+}
+
 fn summary(mut samples: Vec<Duration>) -> String {
     if samples.is_empty() {
         return "not supported".to_owned();
+    }
+    if samples.len() == 1 {
+        return format!("{:.1} ms", samples[0].as_secs_f64() * 1e3);
     }
     samples.sort();
     let at = |p: f64| samples[((samples.len() - 1) as f64 * p).round() as usize];
@@ -103,12 +245,10 @@ fn measure(program: &Path) -> Vec<Vec<Duration>> {
     let home = tempfile::tempdir().unwrap();
     let mut server = LspProcess::start_program(program, home.path(), &[]);
     let root = format!("file://{}", home.path().display());
-    let started = Instant::now();
     server.request(
         "initialize",
         json!({"processId": null, "rootUri": root, "capabilities": {}}),
     );
-    let initialize = vec![started.elapsed()];
     server.notify("initialized", json!({}));
     // Ready: the plugins are loaded (in `initialize`, or after it), so the
     // opens below measure the notebook's own work in every build.
@@ -118,11 +258,11 @@ fn measure(program: &Path) -> Vec<Vec<Duration>> {
         json!({"textDocument": {"uri": URI, "languageId": "databook", "version": version, "text": "@plugin=echo\nx\n"}}),
     );
     server.diagnostics_of(version);
-    let ready = vec![started.elapsed()];
     server.notify(
         "textDocument/didClose",
         json!({"textDocument": {"uri": URI}}),
     );
+    let runs = runs(&mut server, home.path());
 
     let text = notebook();
     let mut opens = Vec::new();
@@ -134,7 +274,7 @@ fn measure(program: &Path) -> Vec<Vec<Duration>> {
             json!({"textDocument": {"uri": URI, "languageId": "databook", "version": version, "text": text}}),
         );
         server.diagnostics_of(version);
-        opens.push(started.elapsed());
+        opens.push(server.arrived() - started);
         server.notify(
             "textDocument/didClose",
             json!({"textDocument": {"uri": URI}}),
@@ -175,7 +315,7 @@ fn measure(program: &Path) -> Vec<Vec<Duration>> {
             "textDocument/completion",
             json!({"textDocument": {"uri": URI}, "position": {"line": header_line, "character": 10}}),
         );
-        completions.push(started.elapsed());
+        completions.push(server.arrived() - started);
         assert!(response["result"].is_array(), "{response}");
     }
     // What VS Code asks on every cursor move (code actions) and on a
@@ -193,7 +333,7 @@ fn measure(program: &Path) -> Vec<Vec<Duration>> {
                 "context": {"diagnostics": []},
             }),
         );
-        actions.push(started.elapsed());
+        actions.push(server.arrived() - started);
         assert!(
             !response["result"].as_array().unwrap().is_empty(),
             "{response}"
@@ -203,7 +343,7 @@ fn measure(program: &Path) -> Vec<Vec<Duration>> {
             "textDocument/hover",
             json!({"textDocument": {"uri": URI}, "position": cursor}),
         );
-        hovers.push(started.elapsed());
+        hovers.push(server.arrived() - started);
         assert!(response["result"]["contents"].is_object(), "{response}");
     }
     let mut lenses = Vec::new();
@@ -213,7 +353,7 @@ fn measure(program: &Path) -> Vec<Vec<Duration>> {
             "textDocument/codeLens",
             json!({"textDocument": {"uri": URI}}),
         );
-        lenses.push(started.elapsed());
+        lenses.push(server.arrived() - started);
         assert!(response["result"].as_array().unwrap().len() > CELLS);
     }
     // Highlighting: the whole notebook, and a viewport of 60 lines in its
@@ -227,7 +367,7 @@ fn measure(program: &Path) -> Vec<Vec<Duration>> {
             "textDocument/semanticTokens/full",
             json!({"textDocument": {"uri": URI}}),
         );
-        tokens_full.push(started.elapsed());
+        tokens_full.push(server.arrived() - started);
         assert!(response["result"]["data"].as_array().unwrap().len() > CELLS);
         let started = Instant::now();
         let response = server.request(
@@ -239,7 +379,7 @@ fn measure(program: &Path) -> Vec<Vec<Duration>> {
         );
         // A baseline build may not answer range requests.
         if response.get("error").is_none() {
-            tokens_range.push(started.elapsed());
+            tokens_range.push(server.arrived() - started);
             assert!(!response["result"]["data"].as_array().unwrap().is_empty());
         }
     }
@@ -247,9 +387,13 @@ fn measure(program: &Path) -> Vec<Vec<Duration>> {
     server.notify("exit", Value::Null);
     let _ = server.child.wait();
 
+    let [cold_answered, cold_ready, warm_answered, warm_ready] = starts(program);
     vec![
-        initialize,
-        ready,
+        cold_answered,
+        cold_ready,
+        warm_answered,
+        warm_ready,
+        runs,
         opens,
         keystrokes,
         header_keystrokes,
@@ -262,9 +406,12 @@ fn measure(program: &Path) -> Vec<Vec<Duration>> {
     ]
 }
 
-const MEASUREMENTS: [&str; 11] = [
-    "start: initialize request to its response (one sample, cold cache)",
-    "start: initialize request to the first diagnostics of a one-cell notebook (one sample)",
+const MEASUREMENTS: [&str; 14] = [
+    "start, empty cache: process start to the `initialize` response (one sample)",
+    "start, empty cache: process start to the first diagnostics, the bundled plugins compiled (one sample)",
+    "start, warm cache: process start to the `initialize` response",
+    "start, warm cache: process start to the first diagnostics, the bundled plugins loaded",
+    "run: `databook.run` of an `echo` cell to the `workspace/applyEdit` of its output",
     "open: didOpen to published diagnostics",
     "keystroke in a body: didChange to published diagnostics",
     "keystroke in a header (a cell name)",

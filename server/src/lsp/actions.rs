@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use databook_notebook::{CellAnchor, references};
+use databook_notebook::CellAnchor;
 use tower_lsp_server::ls_types::*;
 
 use super::ext::DatabookCommand;
@@ -39,7 +39,16 @@ pub fn code_lenses(state: &State, uri: &Uri) -> Option<Vec<CodeLens>> {
             DatabookCommand::ClearAll(uri.clone()),
         ));
     }
-    let refs = references(snapshot.parse(), snapshot.text());
+    // Which cells some cell takes, from the header analysis kept across
+    // edits: reading every header again would cost milliseconds a request.
+    let loaded = state.plugins.current();
+    let taken: Vec<bool> = state
+        .headers
+        .with(uri, snapshot.document(), &loaded, |analysis| {
+            (0..snapshot.parse().cells.len())
+                .map(|cell| analysis.has_dependents(cell))
+                .collect()
+        });
     let mut positions = convert::Positions::new(&snapshot.rope, snapshot.text());
     for cell in &snapshot.parse().cells {
         let range = positions.range(&cell.header.range);
@@ -50,7 +59,7 @@ pub fn code_lenses(state: &State, uri: &Uri) -> Option<Vec<CodeLens>> {
             DatabookCommand::Run(uri.clone(), cell_anchor.clone()),
         ));
         // Only where it differs from Run: a cell that some cell takes.
-        if refs.has_dependents(cell.index) {
+        if taken[cell.index] {
             lenses.push(lens(
                 range,
                 "▶ Run with dependents",
@@ -114,7 +123,12 @@ pub fn code_actions(state: &State, params: CodeActionParams) -> Option<CodeActio
             "Run cell",
             DatabookCommand::Run(uri.clone(), cell_anchor.clone()),
         );
-        if references(snapshot.parse(), snapshot.text()).has_dependents(cell.index) {
+        let taken = state
+            .headers
+            .with(uri, snapshot.document(), &loaded, |analysis| {
+                analysis.has_dependents(cell.index)
+            });
+        if taken {
             push(
                 "Run with dependents",
                 DatabookCommand::RunWithDependents(uri.clone(), cell_anchor.clone()),

@@ -140,12 +140,27 @@ pub struct HeaderCache {
 }
 
 impl HeaderCache {
-    fn get(&self, uri: &Uri, document: &Document, loaded: &Loaded) -> Vec<Finding> {
+    /// The header findings of `document`, and the cells whose body has
+    /// `{{` in it.
+    fn get(&self, uri: &Uri, document: &Document, loaded: &Loaded) -> (Vec<Finding>, Vec<usize>) {
         let mut documents = self.documents.lock().unwrap_or_else(|e| e.into_inner());
-        documents
-            .entry(uri.clone())
-            .or_default()
-            .update(document, loaded.generation, loaded)
+        let analysis = documents.entry(uri.clone()).or_default();
+        let findings = analysis.update(document, loaded.generation, loaded);
+        (findings, analysis.cells_with_braces().collect())
+    }
+
+    /// Calls `with` with the analysis of `document`, brought up to date.
+    pub fn with<R>(
+        &self,
+        uri: &Uri,
+        document: &Document,
+        loaded: &Loaded,
+        with: impl FnOnce(&HeaderAnalysis) -> R,
+    ) -> R {
+        let mut documents = self.documents.lock().unwrap_or_else(|e| e.into_inner());
+        let analysis = documents.entry(uri.clone()).or_default();
+        analysis.refresh(document, loaded.generation, loaded);
+        with(analysis)
     }
 
     pub fn forget(&self, uri: &Uri) {
@@ -161,8 +176,9 @@ impl HeaderCache {
 pub fn findings(state: &State, uri: &Uri, snapshot: &Snapshot, loaded: &Loaded) -> Vec<Finding> {
     let (parse, text) = (snapshot.parse(), snapshot.text());
     let mut findings = syntax_diagnostics(parse, text, loaded);
-    findings.extend(state.headers.get(uri, snapshot.document(), loaded));
-    let variables = variable_findings(parse, text, loaded);
+    let (headers, braces) = state.headers.get(uri, snapshot.document(), loaded);
+    findings.extend(headers);
+    let variables = variable_findings(parse, text, loaded, &braces);
     if !variables.is_empty() {
         findings.extend(variables);
         findings.sort_by_key(|d| (d.range.start, d.range.end));
@@ -177,14 +193,13 @@ fn variable_findings(
     parse: &databook_notebook::Parse,
     text: &str,
     loaded: &Loaded,
+    braces: &[usize],
 ) -> Vec<Finding> {
     let mut findings = Vec::new();
-    for cell in &parse.cells {
+    // Most bodies have no variable: the header analysis, kept across
+    // edits, says which have `{{` at all.
+    for cell in braces.iter().filter_map(|&index| parse.cells.get(index)) {
         let body = &text[cell.body.clone()];
-        // Most bodies have no variable: one search says so.
-        if !body.contains("{{") {
-            continue;
-        }
         let Some(plugin) = cell.plugin().and_then(|name| loaded.plugin(name)) else {
             continue;
         };
@@ -223,10 +238,15 @@ fn variable_findings(
     findings
 }
 
-/// Computes the document's diagnostics and publishes them, unless the
-/// document changed meanwhile (the newer version's task publishes then).
+/// [`publish`] in a task of its own.
 pub fn spawn_publish(client: Client, state: Arc<State>, uri: Uri) {
-    tokio::spawn(async move {
+    tokio::spawn(publish(client, state, uri));
+}
+
+/// Computes the document's diagnostics and publishes them, unless the
+/// document changed meanwhile (the newer version's call publishes then).
+pub async fn publish(client: Client, state: Arc<State>, uri: Uri) {
+    {
         state.plugins.ready().await;
         let Some(snapshot) = state.documents.get(&uri) else {
             return;
@@ -366,7 +386,7 @@ pub fn spawn_publish(client: Client, state: Arc<State>, uri: Uri) {
                 .publish_diagnostics(uri, diagnostics, Some(version))
                 .await;
         }
-    });
+    }
 }
 
 /// Returns once `is_current` says the version being checked is no longer

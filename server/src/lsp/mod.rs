@@ -85,14 +85,6 @@ pub async fn serve_stdio(plugin_dirs: Vec<PathBuf>) {
     transport::serve(tokio::io::stdin(), tokio::io::stdout(), service, socket).await;
 }
 
-impl Backend {
-    /// Recomputes and publishes the diagnostics of one document, in the
-    /// background (plugins' `check` may take a while).
-    fn refresh(&self, uri: Uri) {
-        diagnostics::spawn_publish(self.client.clone(), self.state.clone(), uri);
-    }
-}
-
 /// Databook's own requests (`docs/lsp-extensions.md`).
 impl Backend {
     async fn results(&self, params: ext::DocumentParams) -> Result<ext::ResultsResponse> {
@@ -181,7 +173,11 @@ impl LanguageServer for Backend {
             .documents
             .change(&doc.uri, doc.version, params.content_changes);
         if changed.is_some() {
-            self.refresh(doc.uri);
+            // Published from this handler, not a task of its own: a
+            // keystroke's diagnostics then cross no thread on their way
+            // out. Handlers run concurrently, so a slow plugin check here
+            // holds up no other message.
+            diagnostics::publish(self.client.clone(), self.state.clone(), doc.uri).await;
         }
     }
 

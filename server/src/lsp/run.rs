@@ -433,10 +433,9 @@ async fn run_one(
     let cell = snapshot.parse().cells[cell_index].clone();
     let label = cells::label(&cell);
 
-    let mut progress = Progress {
-        ongoing: begin_progress(&client, &label).await,
-        label: label.clone(),
-    };
+    // The progress is shown beside the run, not before it: asking the
+    // editor for a progress token is a round trip the run need not wait on.
+    let progress = Progress::begin(&client, &label);
     // The environment as the run starts: a switch meanwhile is the next
     // run's.
     let environment = state.plugins.current().workspace.environment.clone();
@@ -458,7 +457,7 @@ async fn run_one(
         Some(_) => "reused from the cache".to_string(),
         None => format!("in {} ms", ran.report.elapsed.as_millis()),
     };
-    progress.finish(format!("{label}: {status} {how}")).await;
+    progress.finish(format!("{label}: {status} {how}"));
 
     let block = cells::block(&ran.report.result);
     let kept = state
@@ -547,25 +546,32 @@ type Ongoing = tower_lsp_server::OngoingProgress<
 
 /// A run's progress, which always ends: with how the run went, or, when
 /// the run is stopped (cancelled, or its request dropped), as cancelled, so
-/// that no editor keeps a spinner for a run that is over.
+/// that no editor keeps a spinner for a run that is over. It lives in a task
+/// of its own, so that a run waits for none of its messages.
 struct Progress {
-    ongoing: Option<Ongoing>,
-    label: String,
+    done: Option<tokio::sync::oneshot::Sender<String>>,
 }
 
 impl Progress {
-    async fn finish(&mut self, message: String) {
-        if let Some(ongoing) = self.ongoing.take() {
-            ongoing.finish_with_message(message).await;
-        }
+    fn begin(client: &Client, label: &str) -> Progress {
+        let (done, finished) = tokio::sync::oneshot::channel::<String>();
+        let (client, label) = (client.clone(), label.to_string());
+        tokio::spawn(async move {
+            let ongoing = begin_progress(&client, &label).await;
+            // A dropped sender is a run that was stopped.
+            let message = finished
+                .await
+                .unwrap_or_else(|_| format!("{label}: cancelled"));
+            if let Some(ongoing) = ongoing {
+                ongoing.finish_with_message(message).await;
+            }
+        });
+        Progress { done: Some(done) }
     }
-}
 
-impl Drop for Progress {
-    fn drop(&mut self) {
-        if let Some(ongoing) = self.ongoing.take() {
-            let message = format!("{}: cancelled", self.label);
-            tokio::spawn(async move { ongoing.finish_with_message(message).await });
+    fn finish(mut self, message: String) {
+        if let Some(done) = self.done.take() {
+            let _ = done.send(message);
         }
     }
 }

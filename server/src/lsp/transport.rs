@@ -201,10 +201,21 @@ where
         .concurrency_level(CONCURRENCY)
         .serve(service);
 
+    // Reading, serving and writing are polled together in this one task,
+    // not spawned: a message then crosses no thread on its way in or out,
+    // and each crossing costs a wake-up of another thread (tens of
+    // microseconds, most of a keystroke's round trip; BENCHMARKS.md).
+    let (stop_reading, reading_stopped) = tokio::sync::oneshot::channel::<()>();
     let read = async move {
         let mut frames = FrameReader::new(input);
+        let mut reading_stopped = std::pin::pin!(reading_stopped);
         loop {
-            match frames.next().await {
+            let frame = tokio::select! {
+                frame = frames.next() => frame,
+                // The server is done (exit): stop reading.
+                _ = &mut reading_stopped => break,
+            };
+            match frame {
                 Ok(Some(Frame::Body(body))) => match check(&body) {
                     Ok(()) => {
                         if write_frame(&mut to_server, &body).await.is_err() {
@@ -260,13 +271,13 @@ where
         }
     };
 
-    let reading = tokio::spawn(read);
-    let writing = tokio::spawn(write);
-    server.await;
-    // The server is done (exit, or its input closed): stop reading and let
-    // the writer flush what is left.
-    reading.abort();
-    let _ = writing.await;
+    let serve = async move {
+        server.await;
+        // The server is done (exit, or its input closed): stop reading; the
+        // writer flushes what is left.
+        let _ = stop_reading.send(());
+    };
+    tokio::join!(read, serve, write);
 }
 
 #[cfg(test)]

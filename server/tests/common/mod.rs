@@ -6,7 +6,7 @@
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
@@ -161,6 +161,9 @@ pub struct LspProcess {
     stdin: ChildStdin,
     stdout: BufReader<ChildStdout>,
     next_id: i64,
+    /// When the last message read had arrived in full (before it was
+    /// parsed), for benchmarks that time the server and not this client.
+    arrived: Instant,
 }
 
 impl LspProcess {
@@ -184,6 +187,7 @@ impl LspProcess {
             stdout: BufReader::new(child.stdout.take().unwrap()),
             child,
             next_id: 1,
+            arrived: Instant::now(),
         }
     }
 
@@ -215,6 +219,7 @@ impl LspProcess {
         }
         let mut body = vec![0; length];
         std::io::Read::read_exact(&mut self.stdout, &mut body).unwrap();
+        self.arrived = Instant::now();
         serde_json::from_slice(&body).unwrap()
     }
 
@@ -233,9 +238,19 @@ impl LspProcess {
         }
     }
 
-    pub fn request(&mut self, method: &str, params: Value) -> Value {
-        let id = self.next_id;
+    /// When the last message read had arrived in full, before it was parsed.
+    pub fn arrived(&self) -> Instant {
+        self.arrived
+    }
+
+    /// The id the next request will have; it is taken.
+    pub fn next_request_id(&mut self) -> i64 {
         self.next_id += 1;
+        self.next_id - 1
+    }
+
+    pub fn request(&mut self, method: &str, params: Value) -> Value {
+        let id = self.next_request_id();
         let message = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
         self.send_raw(&message.to_string());
         self.until(|m| m["id"] == id && m.get("method").is_none())
