@@ -29,8 +29,8 @@ impl Drop for Server {
     }
 }
 
-fn start_server(home: &std::path::Path) -> (Server, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_databook"))
+fn start_server(program: &std::path::Path, home: &std::path::Path) -> (Server, String) {
+    let mut child = Command::new(program)
         .current_dir(home)
         .env("HOME", home)
         .env("XDG_DATA_HOME", home.join("data"))
@@ -94,7 +94,7 @@ fn micros(d: Duration) -> String {
     format!("{:.1} µs", d.as_secs_f64() * 1e6)
 }
 
-async fn bench(addr: &str, clients: usize, warm_up: usize, calls: usize) {
+async fn bench(label: &str, addr: &str, clients: usize, warm_up: usize, calls: usize) {
     let mut connected = Vec::new();
     for _ in 0..clients {
         // One channel, so one HTTP/2 connection, per client.
@@ -108,26 +108,39 @@ async fn bench(addr: &str, clients: usize, warm_up: usize, calls: usize) {
     let (mut latencies, wall) = run(&connected, calls).await;
     latencies.sort();
     println!(
-        "echo over gRPC, {clients} client(s), {calls} calls: p50 {}, p99 {}, {:.0} calls/s",
+        "{label}: echo over gRPC, {clients} client(s), {calls} calls: p50 {}, p99 {}, {:.0} calls/s",
         micros(percentile(&latencies, 0.50)),
         micros(percentile(&latencies, 0.99)),
         calls as f64 / wall.as_secs_f64()
     );
 }
 
+/// Measures this build's `databook serve`; with `DATABOOK_BASELINE` set to
+/// another `databook` binary, measures both, each twice and in turn.
 fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing
     // of the sort and only wants to know that this builds and runs.
     let quick = !std::env::args().any(|a| a == "--bench");
-    let home = tempfile::tempdir().unwrap();
-    let (_server, addr) = start_server(home.path());
+    let current = std::path::PathBuf::from(env!("CARGO_BIN_EXE_databook"));
+    let baseline = std::env::var_os("DATABOOK_BASELINE").map(std::path::PathBuf::from);
+    let mut programs = vec![("this build", current)];
+    if let Some(baseline) = baseline {
+        programs.insert(0, ("baseline", baseline));
+    }
+    let rounds = if programs.len() > 1 { 2 } else { 1 };
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime.block_on(async {
-        if quick {
-            bench(&addr, 4, 10, 100).await;
-            return;
+    for _ in 0..rounds {
+        for (label, program) in &programs {
+            let home = tempfile::tempdir().unwrap();
+            let (_server, addr) = start_server(program, home.path());
+            runtime.block_on(async {
+                if quick {
+                    bench(label, &addr, 4, 10, 100).await;
+                    return;
+                }
+                bench(label, &addr, 1, 1_000, 10_000).await;
+                bench(label, &addr, 64, 5_000, 50_000).await;
+            });
         }
-        bench(&addr, 1, 1_000, 10_000).await;
-        bench(&addr, 64, 5_000, 50_000).await;
-    });
+    }
 }
