@@ -8,8 +8,10 @@
 //! - Extism 1.30: a fresh plugin from a `CompiledPlugin` per call, and one
 //!   plugin reused for every call.
 //!
-//! Prints a table for BENCHMARKS.md, then, as its last line, the figures a
-//! script checks. `bench/run` builds the guests and runs it.
+//! The systems take turns (`ROUNDS`), so that each sees the same machine.
+//! Then the Databook guest on 1 and 2 worker threads with 1, 8 and 64 runs
+//! in flight. Prints tables for BENCHMARKS.md, then, as its last line, the
+//! figures a script checks. `bench/run` builds the guests and runs it.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -34,23 +36,43 @@ struct Measured {
     per_second: f64,
 }
 
-fn measure(runs: usize, mut call: impl FnMut() -> Duration) -> Measured {
-    for _ in 0..runs / 10 {
-        call();
+/// How many turns the systems take in one run of the comparison: each
+/// takes `runs / ROUNDS` calls in turn, so that all of them see the same
+/// machine (a shared virtual machine's speed drifts within a minute).
+const ROUNDS: usize = 10;
+
+/// `runs` calls of each of `calls`, after `runs / 10` each to warm up,
+/// taken in `ROUNDS` turns; each call returns its own time to result.
+fn measure(runs: usize, calls: &mut [&mut dyn FnMut() -> Duration]) -> Vec<Measured> {
+    for call in calls.iter_mut() {
+        for _ in 0..runs / 10 {
+            call();
+        }
     }
-    let mut times = Vec::with_capacity(runs);
-    let started = Instant::now();
-    for _ in 0..runs {
-        times.push(call());
+    let mut times = vec![Vec::with_capacity(runs); calls.len()];
+    let mut totals = vec![Duration::ZERO; calls.len()];
+    for _ in 0..ROUNDS {
+        for (i, call) in calls.iter_mut().enumerate() {
+            let started = Instant::now();
+            for _ in 0..runs / ROUNDS {
+                times[i].push(call());
+            }
+            totals[i] += started.elapsed();
+        }
     }
-    let total = started.elapsed();
-    times.sort();
-    let at = |p: f64| times[((times.len() - 1) as f64 * p).round() as usize];
-    Measured {
-        p50: at(0.5),
-        p99: at(0.99),
-        per_second: runs as f64 / total.as_secs_f64(),
-    }
+    times
+        .into_iter()
+        .zip(totals)
+        .map(|(mut times, total)| {
+            times.sort();
+            let at = |p: f64| times[((times.len() - 1) as f64 * p).round() as usize];
+            Measured {
+                p50: at(0.5),
+                p99: at(0.99),
+                per_second: times.len() as f64 / total.as_secs_f64(),
+            }
+        })
+        .collect()
 }
 
 fn micros(d: Duration) -> f64 {
@@ -134,28 +156,20 @@ fn databook_plugin(
     (runtime, plugin)
 }
 
-/// Fresh-instance runs of the Databook guest, one after another.
-fn databook_runs(
-    tokio: &tokio::runtime::Runtime,
-    args: &Args,
-    runs: usize,
-    input: &str,
-    keep_resident: usize,
-) -> Measured {
-    let expected = input.to_uppercase();
-    let (_runtime, plugin) = databook_plugin(tokio, args, keep_resident);
+/// A fresh-instance run of the Databook guest, timed to its result.
+fn databook_run(tokio: &tokio::runtime::Runtime, plugin: &Plugin, input: &str) -> Duration {
     let cell = Cell {
         body: input.to_string(),
         ..Cell::default()
     };
-    measure(runs, || {
-        let cell = cell.clone();
-        let started = Instant::now();
-        let report = tokio.block_on(plugin.run(cell, None));
-        let elapsed = started.elapsed();
-        assert_eq!(report.result.expect("the run succeeds").data, expected);
-        elapsed
-    })
+    let started = Instant::now();
+    let report = tokio.block_on(plugin.run(cell, None));
+    let elapsed = started.elapsed();
+    assert_eq!(
+        report.result.expect("the run succeeds").data,
+        input.to_uppercase()
+    );
+    elapsed
 }
 
 /// `runs` fresh-instance runs on a tokio runtime of `workers` threads,
@@ -230,8 +244,12 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    let (_runtime, plugin) = databook_plugin(&tokio, &args, KEEP_RESIDENT);
     if args.profile {
-        let m = databook_runs(&tokio, &args, runs, &input, KEEP_RESIDENT);
+        let [m] = measure(runs, &mut [&mut || databook_run(&tokio, &plugin, &input)])
+            .try_into()
+            .ok()
+            .expect("one series");
         println!(
             "databook_fresh_p50_us={:.1} databook_runs_per_s={:.0}",
             micros(m.p50),
@@ -239,36 +257,48 @@ fn main() {
         );
         return;
     }
-    let databook = databook_runs(&tokio, &args, runs, &input, KEEP_RESIDENT);
-    let databook_madvise = databook_runs(&tokio, &args, runs, &input, 0);
-    // Extism: the guest compiled once; a fresh plugin per call, then one
+    // For comparison in the same run: every page of a freed slot given
+    // back to the kernel (as before `keep_resident`).
+    let (_runtime_madvise, plugin_madvise) = databook_plugin(&tokio, &args, 0);
+    // Extism: the guest compiled once; a fresh plugin per call, and one
     // plugin for every call.
     let wasm = std::fs::read(&args.extism_wasm).expect("the Extism guest is built");
     let manifest = extism::Manifest::new([extism::Wasm::data(wasm)]);
     let compiled =
         extism::CompiledPlugin::new(extism::PluginBuilder::new(manifest).with_wasi(false))
             .expect("the Extism guest compiles");
-    let extism_fresh = measure(runs, || {
-        let started = Instant::now();
-        let mut fresh = extism::Plugin::new_from_compiled(&compiled).expect("a fresh plugin");
-        let out: String = fresh
-            .call("upper", input.as_str())
-            .expect("the call succeeds");
-        let elapsed = started.elapsed();
-        assert_eq!(out, expected);
-        drop(fresh);
-        elapsed
-    });
     let mut reused = extism::Plugin::new_from_compiled(&compiled).expect("a plugin");
-    let extism_reused = measure(runs, || {
-        let started = Instant::now();
-        let out: String = reused
-            .call("upper", input.as_str())
-            .expect("the call succeeds");
-        let elapsed = started.elapsed();
-        assert_eq!(out, expected);
-        elapsed
-    });
+    let [databook, databook_madvise, extism_fresh, extism_reused] = measure(
+        runs,
+        &mut [
+            &mut || databook_run(&tokio, &plugin, &input),
+            &mut || databook_run(&tokio, &plugin_madvise, &input),
+            &mut || {
+                let started = Instant::now();
+                let mut fresh =
+                    extism::Plugin::new_from_compiled(&compiled).expect("a fresh plugin");
+                let out: String = fresh
+                    .call("upper", input.as_str())
+                    .expect("the call succeeds");
+                let elapsed = started.elapsed();
+                assert_eq!(out, expected);
+                drop(fresh);
+                elapsed
+            },
+            &mut || {
+                let started = Instant::now();
+                let out: String = reused
+                    .call("upper", input.as_str())
+                    .expect("the call succeeds");
+                let elapsed = started.elapsed();
+                assert_eq!(out, expected);
+                elapsed
+            },
+        ],
+    )
+    .try_into()
+    .ok()
+    .expect("four series");
 
     println!("| system, 100-byte input, {runs} calls on one thread | p50 | p99 | calls/s |");
     println!("|---|---|---|---|");
@@ -295,9 +325,7 @@ fn main() {
         );
     }
     println!();
-    println!(
-        "| Databook, {runs} runs, a fresh instance each | in flight | p50 | p99 | runs/s |"
-    );
+    println!("| Databook, {runs} runs, a fresh instance each | in flight | p50 | p99 | runs/s |");
     println!("|---|---|---|---|---|");
     for workers in [1, 2] {
         for in_flight in [1, 8, 64] {
