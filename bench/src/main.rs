@@ -63,16 +63,21 @@ fn measure(runs: usize, calls: &mut [&mut dyn FnMut() -> Duration]) -> Vec<Measu
     times
         .into_iter()
         .zip(totals)
-        .map(|(mut times, total)| {
-            times.sort();
-            let at = |p: f64| times[((times.len() - 1) as f64 * p).round() as usize];
-            Measured {
-                p50: at(0.5),
-                p99: at(0.99),
-                per_second: times.len() as f64 / total.as_secs_f64(),
-            }
-        })
+        .map(|(times, total)| Measured::of(times, total))
         .collect()
+}
+
+impl Measured {
+    /// The percentiles of `times`, calls that took `total` in all.
+    fn of(mut times: Vec<Duration>, total: Duration) -> Measured {
+        times.sort();
+        let at = |p: f64| times[((times.len() - 1) as f64 * p).round() as usize];
+        Measured {
+            p50: at(0.5),
+            p99: at(0.99),
+            per_second: times.len() as f64 / total.as_secs_f64(),
+        }
+    }
 }
 
 fn micros(d: Duration) -> f64 {
@@ -220,14 +225,8 @@ fn databook_concurrent(
         (times, started.elapsed())
     };
     round(runs / 10);
-    let (mut times, total) = round(runs);
-    times.sort();
-    let at = |p: f64| times[((times.len() - 1) as f64 * p).round() as usize];
-    Measured {
-        p50: at(0.5),
-        p99: at(0.99),
-        per_second: times.len() as f64 / total.as_secs_f64(),
-    }
+    let (times, total) = round(runs);
+    Measured::of(times, total)
 }
 
 fn main() {
