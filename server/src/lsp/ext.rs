@@ -11,7 +11,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tower_lsp_server::jsonrpc::{Error, Result};
 use tower_lsp_server::ls_types::notification::Notification;
-use tower_lsp_server::ls_types::{Command, ExecuteCommandParams, Position, Range, Uri};
+use tower_lsp_server::ls_types::{
+    Command, ExecuteCommandParams, Position, Range, TextDocumentIdentifier, Uri,
+};
 
 /// A command on a document, or on one of its cells (found again by its
 /// anchor, so that it still means the same cell after edits).
@@ -191,6 +193,20 @@ impl Notification for OutputNotification {
 #[derive(Debug, Serialize, Deserialize)]
 pub struct DocumentParams {
     pub uri: Uri,
+}
+
+/// `textDocument/codeLens` as the transport hands it to the server: the
+/// lenses are serialized straight to bytes and left for the transport,
+/// which puts them in the answer (`transport::LensStash`). Internal: a
+/// client that sends it gets an error.
+pub const CODE_LENS_BYTES: &str = "databook/codeLensBytes";
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CodeLensBytesParams {
+    /// The id of the client's request, as JSON.
+    pub request: String,
+    pub text_document: TextDocumentIdentifier,
 }
 
 /// `databook/results`: every latest result of a document.

@@ -42,6 +42,8 @@ pub struct State {
     /// Whether the editor said it handles `workspace/codeLens/refresh`
     /// (Helix, for one, answers it with an error).
     pub lens_refresh: std::sync::atomic::AtomicBool,
+    /// Code lenses serialized for the transport to answer with.
+    pub lens_stash: transport::LensStash,
 }
 
 impl State {
@@ -70,12 +72,14 @@ pub fn service(plugin_dirs: Vec<PathBuf>) -> (LspService<Backend>, tower_lsp_ser
             checks: diagnostics::CheckCache::default(),
             headers: diagnostics::HeaderCache::default(),
             lens_refresh: Default::default(),
+            lens_stash: Default::default(),
         }),
     })
     .custom_method(ext::RESULTS, Backend::results)
     .custom_method(ext::CELLS, Backend::cells)
     .custom_method(ext::RENDER, Backend::render)
     .custom_method(ext::ENVIRONMENTS, Backend::environments)
+    .custom_method(ext::CODE_LENS_BYTES, Backend::code_lens_bytes)
     .finish()
 }
 
@@ -97,6 +101,18 @@ impl Backend {
 
     async fn render(&self, params: ext::RenderParams) -> Result<Option<ext::Rendered>> {
         results::render(&self.state, params)
+    }
+
+    /// `textDocument/codeLens`, answered with `null` while the lenses,
+    /// serialized straight to bytes, wait for the transport to put them in
+    /// the answer: tower-lsp-server would build a `serde_json::Value` of
+    /// them first, most of the time of 15,000 lenses (BENCHMARKS.md).
+    async fn code_lens_bytes(&self, params: ext::CodeLensBytesParams) -> Result<()> {
+        let lenses = actions::code_lenses(&self.state, &params.text_document.uri);
+        let bytes = serde_json::to_vec(&lenses)
+            .map_err(|_| tower_lsp_server::jsonrpc::Error::internal_error())?;
+        self.state.lens_stash.put(params.request, bytes);
+        Ok(())
     }
 
     /// Takes whatever params come (none, `null`, `{}`): the request has none.

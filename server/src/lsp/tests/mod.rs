@@ -165,12 +165,7 @@ hi
 ",
         )
         .await;
-    let lenses = editor
-        .request(
-            "textDocument/codeLens",
-            json!({"textDocument": {"uri": URI}}),
-        )
-        .await;
+    let lenses = lenses(&mut editor, URI).await;
     assert_eq!(lenses.as_array().unwrap().len(), 3);
 }
 
@@ -275,14 +270,19 @@ async fn hover_on_a_plugin_shows_what_it_may_touch() {
     assert!(value.contains("testing/misbehave"), "{value}");
 }
 
-/// The lens command for running the cell at `index`.
-async fn lens_command(editor: &mut Editor, title: &str, index: usize) -> Value {
-    let lenses = editor
+/// The code lenses of the document `uri`.
+pub(super) async fn lenses(editor: &mut Editor, uri: &str) -> Value {
+    editor
         .request(
             "textDocument/codeLens",
-            json!({"textDocument": {"uri": URI}}),
+            json!({"textDocument": {"uri": uri}}),
         )
-        .await;
+        .await
+}
+
+/// The lens command for running the cell at `index`.
+async fn lens_command(editor: &mut Editor, title: &str, index: usize) -> Value {
+    let lenses = lenses(editor, URI).await;
     lenses
         .as_array()
         .unwrap()
@@ -977,4 +977,60 @@ async fn a_check_that_never_finishes_is_not_retried_on_every_keystroke() {
             .await;
     }
     assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
+
+/// Lenses reach the editor by the transport's own path (serialized
+/// straight to bytes, put in the server's answer): whole, in order, for
+/// the latest text; and the internal method behind it is refused to a
+/// client that sends it.
+#[tokio::test]
+async fn lenses_come_through_the_transport_for_the_latest_text() {
+    let (mut editor, _root) = start_with("@plugin=echo name=a\nhi\n").await;
+    // Asked right after the edit: the answer is for the edited text.
+    editor
+        .edit(
+            URI,
+            (2, 0),
+            (2, 0),
+            "@output status=ok mime=text/plain\n> hi\n@end\n@plugin=echo input=a\nx\n",
+        )
+        .await;
+    let lenses = lenses(&mut editor, URI).await;
+    let seen: Vec<(String, Value)> = lenses
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["command"]["title"].as_str().unwrap().to_string(),
+                l["range"]["start"]["line"].clone(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("▶ Run all", 0),
+        ("✕ Clear all", 0),
+        ("▶ Run", 0),
+        ("▶ Run with dependents", 0),
+        ("✕ Clear", 0),
+        ("▶ Run", 5),
+    ];
+    assert_eq!(
+        seen,
+        expected.map(|(title, line)| (title.to_string(), json!(line)))
+    );
+    assert_eq!(
+        lenses[3]["command"]["arguments"],
+        json!([URI, 0, "@plugin=echo name=a"])
+    );
+    // A document that is not open has none.
+    let none = self::lenses(&mut editor, "file:///nowhere.dbk").await;
+    assert_eq!(none, Value::Null);
+    let refused = editor
+        .request_raw(
+            "databook/codeLensBytes",
+            json!({"request": "1", "textDocument": {"uri": URI}}),
+        )
+        .await;
+    assert_eq!(refused["error"]["code"], -32601, "{refused}");
 }

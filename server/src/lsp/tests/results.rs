@@ -264,12 +264,7 @@ async fn run_with_dependents_reruns_what_takes_the_cell_in_order() {
     let root = tempfile::tempdir().unwrap();
     let text = "@plugin=echo name=src\nfirst\n\n@plugin=misbehave name=mid input=src\ninput\n\n@plugin=misbehave name=leaf input=mid\ninput\n\n@plugin=echo name=other\nalone\n";
     let (mut editor, uri) = open_in(root.path(), text).await;
-    let lenses = editor
-        .request(
-            "textDocument/codeLens",
-            json!({"textDocument": {"uri": uri}}),
-        )
-        .await;
+    let lenses = super::lenses(&mut editor, &uri).await;
     let with_dependents: Vec<Value> = lenses
         .as_array()
         .unwrap()
