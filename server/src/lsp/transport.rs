@@ -162,6 +162,15 @@ pub async fn write_frame<W: AsyncWrite + Unpin>(
 /// Checks one body: a JSON-RPC request, notification or response passes;
 /// anything else gets the error response to send back.
 fn check(body: &[u8]) -> Result<(), Value> {
+    // Most messages are good requests and notifications: one reading says
+    // so (a `didOpen` can be megabytes). The rest are read again to say
+    // what is wrong with them.
+    if let Ok(text) = std::str::from_utf8(body)
+        && let Ok(request) = Request::from_str(text)
+        && request.method() != super::ext::CODE_LENS_BYTES
+    {
+        return Ok(());
+    }
     let error = |code: i64, message: String, id: Value| json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}});
     let text = std::str::from_utf8(body).map_err(|e| {
         error(
