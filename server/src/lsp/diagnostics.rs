@@ -246,146 +246,144 @@ pub fn spawn_publish(client: Client, state: Arc<State>, uri: Uri) {
 /// Computes the document's diagnostics and publishes them, unless the
 /// document changed meanwhile (the newer version's call publishes then).
 pub async fn publish(client: Client, state: Arc<State>, uri: Uri) {
-    {
-        state.plugins.ready().await;
-        let Some(snapshot) = state.documents.get(&uri) else {
-            return;
-        };
-        let loaded = state.plugins.current();
-        let parse = snapshot.parse();
-        let text = snapshot.text();
-        // Findings come sorted by position, and so do the cells below.
-        let mut positions = convert::Positions::new(&snapshot.rope, text);
-        let mut diagnostics: Vec<Diagnostic> = findings(&state, &uri, &snapshot, &loaded)
-            .into_iter()
-            .map(|d| Diagnostic {
-                range: positions.range(&d.range),
-                severity: Some(severity(d.severity)),
-                code: Some(NumberOrString::String(d.code.to_string())),
-                source: Some("databook".into()),
-                message: d.message,
-                ..Default::default()
-            })
-            .collect();
-        if let Some(error) = &loaded.config_error {
+    state.plugins.ready().await;
+    let Some(snapshot) = state.documents.get(&uri) else {
+        return;
+    };
+    let loaded = state.plugins.current();
+    let parse = snapshot.parse();
+    let text = snapshot.text();
+    // Findings come sorted by position, and so do the cells below.
+    let mut positions = convert::Positions::new(&snapshot.rope, text);
+    let mut diagnostics: Vec<Diagnostic> = findings(&state, &uri, &snapshot, &loaded)
+        .into_iter()
+        .map(|d| Diagnostic {
+            range: positions.range(&d.range),
+            severity: Some(severity(d.severity)),
+            code: Some(NumberOrString::String(d.code.to_string())),
+            source: Some("databook".into()),
+            message: d.message,
+            ..Default::default()
+        })
+        .collect();
+    if let Some(error) = &loaded.config_error {
+        diagnostics.push(Diagnostic {
+            range: Default::default(),
+            severity: Some(DiagnosticSeverity::ERROR),
+            code: Some(NumberOrString::String("workspace-config".into())),
+            source: Some("databook".into()),
+            message: error.clone(),
+            ..Default::default()
+        });
+    }
+
+    // A failed run's error, on the header of the cell that ran.
+    for (index, failure) in state.runs.failed(&uri, &snapshot) {
+        let cell = &parse.cells[index];
+        if let Some(plugin) = cell.plugin() {
             diagnostics.push(Diagnostic {
-                range: Default::default(),
+                range: positions.range(&cell.header.range),
                 severity: Some(DiagnosticSeverity::ERROR),
-                code: Some(NumberOrString::String("workspace-config".into())),
-                source: Some("databook".into()),
-                message: error.clone(),
+                code: Some(NumberOrString::String("run-failed".into())),
+                source: Some(plugin.to_string()),
+                message: format!("the last run failed: {failure}"),
                 ..Default::default()
             });
         }
+    }
 
-        // A failed run's error, on the header of the cell that ran.
-        for (index, failure) in state.runs.failed(&uri, &snapshot) {
-            let cell = &parse.cells[index];
-            if let Some(plugin) = cell.plugin() {
-                diagnostics.push(Diagnostic {
-                    range: positions.range(&cell.header.range),
-                    severity: Some(DiagnosticSeverity::ERROR),
-                    code: Some(NumberOrString::String("run-failed".into())),
-                    source: Some(plugin.to_string()),
-                    message: format!("the last run failed: {failure}"),
-                    ..Default::default()
-                });
-            }
-        }
-
-        // What each cell's plugin `check` says of its body.
-        let checkable = |cell: &Cell| {
-            cell.plugin()
-                .and_then(|name| loaded.plugin(name))
-                .is_some_and(|plugin| plugin.can_check())
-        };
-        // Another task may publish the same version with newer plugins (a
-        // reload, a run's end): this one is current only with both.
-        let version = snapshot.version;
-        let is_current = || {
-            state.documents.version(&uri) == Some(version)
-                && state.plugins.current().generation == loaded.generation
-        };
-        let Some(unchecked) = state.checks.update(
-            &uri,
-            snapshot.document(),
-            is_current,
-            loaded.generation,
-            checkable,
-        ) else {
+    // What each cell's plugin `check` says of its body.
+    let checkable = |cell: &Cell| {
+        cell.plugin()
+            .and_then(|name| loaded.plugin(name))
+            .is_some_and(|plugin| plugin.can_check())
+    };
+    // Another task may publish the same version with newer plugins (a
+    // reload, a run's end): this one is current only with both.
+    let version = snapshot.version;
+    let is_current = || {
+        state.documents.version(&uri) == Some(version)
+            && state.plugins.current().generation == loaded.generation
+    };
+    let Some(unchecked) = state.checks.update(
+        &uri,
+        snapshot.document(),
+        is_current,
+        loaded.generation,
+        checkable,
+    ) else {
+        return;
+    };
+    for index in unchecked {
+        // Checks can take long (a notebook just opened); once the user
+        // has typed on, the newer version's task takes over, reusing
+        // what this one stored so far.
+        if !is_current() {
             return;
+        }
+        let cell = &parse.cells[index];
+        let Some(plugin) = cell.plugin().and_then(|name| loaded.plugin(name)) else {
+            continue;
         };
-        for index in unchecked {
-            // Checks can take long (a notebook just opened); once the user
-            // has typed on, the newer version's task takes over, reusing
-            // what this one stored so far.
-            if !is_current() {
-                return;
+        // A check of a version the user has typed past is stopped: the
+        // newer version's task checks what is still unchecked then.
+        let options = cell.plugin_options();
+        let body = cell.body_text(text);
+        // A body with `{{NAME}}` or `{{CELL.PATH}}` in it is not what
+        // the plugin will be given, and its problems' places would not
+        // be the file's: the references are checked above, the rest
+        // when it runs.
+        let outcome = if body_refs(body).is_empty() {
+            let check = plugin.check(body, &options);
+            tokio::select! {
+                outcome = check => outcome,
+                () = until_stale(&is_current) => return,
             }
-            let cell = &parse.cells[index];
-            let Some(plugin) = cell.plugin().and_then(|name| loaded.plugin(name)) else {
-                continue;
-            };
-            // A check of a version the user has typed past is stopped: the
-            // newer version's task checks what is still unchecked then.
-            let options = cell.plugin_options();
-            let body = cell.body_text(text);
-            // A body with `{{NAME}}` or `{{CELL.PATH}}` in it is not what
-            // the plugin will be given, and its problems' places would not
-            // be the file's: the references are checked above, the rest
-            // when it runs.
-            let outcome = if body_refs(body).is_empty() {
-                let check = plugin.check(body, &options);
-                tokio::select! {
-                    outcome = check => outcome,
-                    () = until_stale(&is_current) => return,
-                }
-            } else {
-                Ok(Vec::new())
-            };
-            let problems = match outcome {
-                Ok(problems) => problems,
-                // Kept as "nothing found" for this body and these plugins,
-                // so that a check that always fails or takes too long is
-                // not tried again on every keystroke.
-                Err(failure) => {
-                    tracing::debug!(plugin = plugin.name(), %failure, "check failed");
-                    Vec::new()
-                }
-            };
-            let id = snapshot.document().cell_ids()[index];
-            state
-                .checks
-                .store(&uri, (index, id), loaded.generation, problems);
-        }
-        for (index, problems) in state.checks.found(&uri) {
-            let Some(cell) = parse.cells.get(index) else {
-                continue;
-            };
-            for problem in problems {
-                let range = cell.body.start + problem.start..cell.body.start + problem.end;
-                diagnostics.push(Diagnostic {
-                    range: positions.range(&range),
-                    severity: Some(match problem.severity {
-                        databook_runtime::Severity::Error => DiagnosticSeverity::ERROR,
-                        databook_runtime::Severity::Warning => DiagnosticSeverity::WARNING,
-                        databook_runtime::Severity::Info => DiagnosticSeverity::INFORMATION,
-                    }),
-                    source: cell.plugin().map(str::to_string),
-                    message: problem.message,
-                    ..Default::default()
-                });
+        } else {
+            Ok(Vec::new())
+        };
+        let problems = match outcome {
+            Ok(problems) => problems,
+            // Kept as "nothing found" for this body and these plugins,
+            // so that a check that always fails or takes too long is
+            // not tried again on every keystroke.
+            Err(failure) => {
+                tracing::debug!(plugin = plugin.name(), %failure, "check failed");
+                Vec::new()
             }
+        };
+        let id = snapshot.document().cell_ids()[index];
+        state
+            .checks
+            .store(&uri, (index, id), loaded.generation, problems);
+    }
+    for (index, problems) in state.checks.found(&uri) {
+        let Some(cell) = parse.cells.get(index) else {
+            continue;
+        };
+        for problem in problems {
+            let range = cell.body.start + problem.start..cell.body.start + problem.end;
+            diagnostics.push(Diagnostic {
+                range: positions.range(&range),
+                severity: Some(match problem.severity {
+                    databook_runtime::Severity::Error => DiagnosticSeverity::ERROR,
+                    databook_runtime::Severity::Warning => DiagnosticSeverity::WARNING,
+                    databook_runtime::Severity::Info => DiagnosticSeverity::INFORMATION,
+                }),
+                source: cell.plugin().map(str::to_string),
+                message: problem.message,
+                ..Default::default()
+            });
         }
+    }
 
-        // Let go of the snapshot first: while it is shared, the next edit
-        // would have to copy the whole document instead of changing it.
-        drop(snapshot);
-        if is_current() {
-            client
-                .publish_diagnostics(uri, diagnostics, Some(version))
-                .await;
-        }
+    // Let go of the snapshot first: while it is shared, the next edit
+    // would have to copy the whole document instead of changing it.
+    drop(snapshot);
+    if is_current() {
+        client
+            .publish_diagnostics(uri, diagnostics, Some(version))
+            .await;
     }
 }
 

@@ -549,7 +549,7 @@ type Ongoing = tower_lsp_server::OngoingProgress<
 /// that no editor keeps a spinner for a run that is over. It lives in a task
 /// of its own, so that a run waits for none of its messages.
 struct Progress {
-    done: Option<tokio::sync::oneshot::Sender<String>>,
+    done: tokio::sync::oneshot::Sender<String>,
 }
 
 impl Progress {
@@ -566,13 +566,12 @@ impl Progress {
                 ongoing.finish_with_message(message).await;
             }
         });
-        Progress { done: Some(done) }
+        Progress { done }
     }
 
-    fn finish(mut self, message: String) {
-        if let Some(done) = self.done.take() {
-            let _ = done.send(message);
-        }
+    fn finish(self, message: String) {
+        // The progress's task is gone only if the runtime is shutting down.
+        let _ = self.done.send(message);
     }
 }
 

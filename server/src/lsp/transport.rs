@@ -6,7 +6,9 @@
 //! JSON-RPC message with an invalid-request error), and hands only good
 //! messages on, so that one bad message never ends a session.
 
+use std::collections::HashMap;
 use std::str::FromStr;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
@@ -216,10 +218,10 @@ fn check(body: &[u8]) -> Result<(), Value> {
 /// the lenses here as bytes and answers `null`, and the writer puts the
 /// bytes in that answer.
 #[derive(Clone, Default)]
-pub struct LensStash(std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, Vec<u8>>>>);
+pub struct LensStash(Arc<Mutex<HashMap<String, Vec<u8>>>>);
 
 impl LensStash {
-    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Vec<u8>>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Vec<u8>>> {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 

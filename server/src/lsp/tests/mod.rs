@@ -995,8 +995,8 @@ async fn lenses_come_through_the_transport_for_the_latest_text() {
             "@output status=ok mime=text/plain\n> hi\n@end\n@plugin=echo input=a\nx\n",
         )
         .await;
-    let lenses = lenses(&mut editor, URI).await;
-    let seen: Vec<(String, Value)> = lenses
+    let found = lenses(&mut editor, URI).await;
+    let seen: Vec<(String, Value)> = found
         .as_array()
         .unwrap()
         .iter()
@@ -1020,11 +1020,11 @@ async fn lenses_come_through_the_transport_for_the_latest_text() {
         expected.map(|(title, line)| (title.to_string(), json!(line)))
     );
     assert_eq!(
-        lenses[3]["command"]["arguments"],
+        found[3]["command"]["arguments"],
         json!([URI, 0, "@plugin=echo name=a"])
     );
     // A document that is not open has none.
-    let none = self::lenses(&mut editor, "file:///nowhere.dbk").await;
+    let none = lenses(&mut editor, "file:///nowhere.dbk").await;
     assert_eq!(none, Value::Null);
     let refused = editor
         .request_raw(
