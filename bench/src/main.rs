@@ -34,6 +34,9 @@ struct Measured {
     /// Calls per second, one after another on one thread, everything
     /// (teardown included) counted.
     per_second: f64,
+    /// The p50 of each of the `ROUNDS` turns, which ran back to back with
+    /// the other systems' turns of the same round.
+    rounds: Vec<Duration>,
 }
 
 /// How many turns the systems take in one run of the comparison: each
@@ -51,19 +54,25 @@ fn measure(runs: usize, calls: &mut [&mut dyn FnMut() -> Duration]) -> Vec<Measu
     }
     let mut times = vec![Vec::with_capacity(runs); calls.len()];
     let mut totals = vec![Duration::ZERO; calls.len()];
+    let mut rounds = vec![Vec::with_capacity(ROUNDS); calls.len()];
     for _ in 0..ROUNDS {
         for (i, call) in calls.iter_mut().enumerate() {
             let started = Instant::now();
-            for _ in 0..runs / ROUNDS {
-                times[i].push(call());
-            }
+            let mut round: Vec<Duration> = (0..runs / ROUNDS).map(|_| call()).collect();
             totals[i] += started.elapsed();
+            times[i].extend_from_slice(&round);
+            round.sort();
+            rounds[i].push(round[round.len() / 2]);
         }
     }
     times
         .into_iter()
         .zip(totals)
-        .map(|(times, total)| Measured::of(times, total))
+        .zip(rounds)
+        .map(|((times, total), rounds)| Measured {
+            rounds,
+            ..Measured::of(times, total)
+        })
         .collect()
 }
 
@@ -76,6 +85,7 @@ impl Measured {
             p50: at(0.5),
             p99: at(0.99),
             per_second: times.len() as f64 / total.as_secs_f64(),
+            rounds: Vec::new(),
         }
     }
 }
@@ -161,15 +171,18 @@ fn databook_plugin(
     (runtime, plugin)
 }
 
-/// A fresh-instance run of the Databook guest, timed to its result.
+/// A fresh-instance run of the Databook guest, timed to its result: the
+/// clock stops when `run_then` hands the report over, before the instance
+/// is torn down (as Extism's fresh plugin is timed before it is dropped).
+/// The teardown follows on this thread, before the next run starts.
 fn databook_run(tokio: &tokio::runtime::Runtime, plugin: &Plugin, input: &str) -> Duration {
     let cell = Cell {
         body: input.to_string(),
         ..Cell::default()
     };
     let started = Instant::now();
-    let report = tokio.block_on(plugin.run(cell, None));
-    let elapsed = started.elapsed();
+    let (elapsed, report) =
+        tokio.block_on(plugin.run_then(cell, None, |report| (started.elapsed(), report)));
     assert_eq!(
         report.result.expect("the run succeeds").data,
         input.to_uppercase()
@@ -209,8 +222,12 @@ fn databook_concurrent(
                     let mut times = Vec::with_capacity(per_task);
                     for _ in 0..per_task {
                         let started = Instant::now();
-                        let report = plugin.run(cell.clone(), None).await;
-                        times.push(started.elapsed());
+                        let report = plugin
+                            .run_then(cell.clone(), None, |report| {
+                                times.push(started.elapsed());
+                                report
+                            })
+                            .await;
                         assert_eq!(report.result.expect("the run succeeds").data, *expected);
                     }
                     times
@@ -267,10 +284,27 @@ fn main() {
         extism::CompiledPlugin::new(extism::PluginBuilder::new(manifest).with_wasi(false))
             .expect("the Extism guest compiles");
     let mut reused = extism::Plugin::new_from_compiled(&compiled).expect("a plugin");
-    let [databook, databook_madvise, extism_fresh, extism_reused] = measure(
+    let [
+        databook,
+        databook_after_teardown,
+        databook_madvise,
+        extism_fresh,
+        extism_reused,
+    ] = measure(
         runs,
         &mut [
             &mut || databook_run(&tokio, &plugin, &input),
+            &mut || {
+                let cell = Cell {
+                    body: input.clone(),
+                    ..Cell::default()
+                };
+                let started = Instant::now();
+                let report = tokio.block_on(plugin.run(cell, None));
+                let elapsed = started.elapsed();
+                assert_eq!(report.result.expect("the run succeeds").data, expected);
+                elapsed
+            },
             &mut || databook_run(&tokio, &plugin_madvise, &input),
             &mut || {
                 let started = Instant::now();
@@ -297,14 +331,18 @@ fn main() {
     )
     .try_into()
     .ok()
-    .expect("four series");
+    .expect("five series");
 
     println!("| system, 100-byte input, {runs} calls on one thread | p50 | p99 | calls/s |");
     println!("|---|---|---|---|");
     for (what, m) in [
         (
-            "Databook: fresh instance per run (`Plugin::run`)",
+            "Databook: fresh instance per run (`Plugin::run_then`: result in hand, then teardown)",
             &databook,
+        ),
+        (
+            "Databook, timed after the teardown (`Plugin::run`)",
+            &databook_after_teardown,
         ),
         (
             "Databook, every page of a freed slot given back (`keep_resident: 0`, as before)",
@@ -339,6 +377,18 @@ fn main() {
         }
     }
     println!();
+    let below = (databook.rounds.iter())
+        .zip(&extism_reused.rounds)
+        .filter(|(databook, extism)| databook < extism)
+        .count();
+    println!(
+        "Databook's p50 was below Extism's reused plugin's in {below} of {ROUNDS} rounds (per round, µs: {}).",
+        (databook.rounds.iter())
+            .zip(&extism_reused.rounds)
+            .map(|(d, e)| format!("{:.1} vs {:.1}", micros(*d), micros(*e)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     println!(
         "Databook's p50 is {:.2}× Extism's fresh plugin's and {:.2}× its reused one's.",
         micros(databook.p50) / micros(extism_fresh.p50),

@@ -331,33 +331,37 @@ impl Plugin {
         // the start of the program that loads it.
         let timeout = plugin.inner.manifest.limits.timeout.0.min(DESCRIBE_LIMIT);
         let described = plugin
-            .call(timeout, |inner, store, instance| {
-                Box::pin(async move {
-                    let guest = inner.exports.load(&mut *store, &instance)?;
-                    // Check the optional exports' types now, once, so that a
-                    // mismatch is a load error rather than a failure later.
-                    if let Some(completion) = &inner.completion {
-                        completion.load(&mut *store, &instance)?;
-                    }
-                    if let Some(checking) = &inner.checking {
-                        checking.load(&mut *store, &instance)?;
-                    }
-                    let d = guest.call_describe(&mut *store).await?;
-                    Ok(Description {
-                        language: d.language,
-                        options: d
-                            .options
-                            .into_iter()
-                            .map(|o| OptionDoc {
-                                name: o.name,
-                                documentation: o.documentation,
-                            })
-                            .collect(),
+            .call(
+                timeout,
+                |inner, store, instance| {
+                    Box::pin(async move {
+                        let guest = inner.exports.load(&mut *store, &instance)?;
+                        // Check the optional exports' types now, once, so that a
+                        // mismatch is a load error rather than a failure later.
+                        if let Some(completion) = &inner.completion {
+                            completion.load(&mut *store, &instance)?;
+                        }
+                        if let Some(checking) = &inner.checking {
+                            checking.load(&mut *store, &instance)?;
+                        }
+                        let d = guest.call_describe(&mut *store).await?;
+                        Ok(Description {
+                            language: d.language,
+                            options: d
+                                .options
+                                .into_iter()
+                                .map(|o| OptionDoc {
+                                    name: o.name,
+                                    documentation: o.documentation,
+                                })
+                                .collect(),
+                        })
                     })
-                })
-            })
+                },
+                |called| called.reply,
+            )
             .await;
-        let description = described.reply.map_err(|failure| LoadError::Describe {
+        let description = described.map_err(|failure| LoadError::Describe {
             path: wasm_path,
             failure,
         })?;
@@ -419,6 +423,19 @@ impl Plugin {
     /// Runs a cell in a fresh instance. Dropping the returned future cancels
     /// the run at once (the instance is thrown away).
     pub async fn run(&self, cell: Cell, timeout: Option<Duration>) -> RunReport {
+        self.run_then(cell, timeout, |report| report).await
+    }
+
+    /// Runs a cell in a fresh instance, as [`Plugin::run`], and hands the
+    /// report to `then` as soon as it is in hand, before the instance is
+    /// torn down (a third of a small run: BENCHMARKS.md); what `then`
+    /// returns comes back once the instance is gone and its slot free.
+    pub async fn run_then<T>(
+        &self,
+        cell: Cell,
+        timeout: Option<Duration>,
+        then: impl FnOnce(RunReport) -> T,
+    ) -> T {
         let started = Instant::now();
         let limit = self.inner.manifest.limits.output;
         // A secret whose value is in the body (put there by `{{NAME}}`, or
@@ -440,8 +457,36 @@ impl Plugin {
                 data: o.data,
             }),
         };
-        let Called { reply, logs } = self
-            .call(self.time_limit(timeout), |inner, store, instance| {
+        let report = |Called { reply, logs }: Called<Result<Output, Failure>>| {
+            let result = match reply.and_then(|result| result) {
+                // The MIME type goes into the notebook's `@output` header: a
+                // line break in it would write lines of the plugin's choosing.
+                Ok(output) if !databook_stdx::is_mime_type(&output.mime) => Err(Failure::Plugin {
+                    message: format!(
+                        "the plugin returned {:?} as its MIME type, which is not one (write it like text/plain or application/json)",
+                        output.mime
+                    ),
+                    hint: None,
+                }),
+                Ok(output) if output.data.len() as u64 > limit.0 => Err(Failure::OutputTooLarge {
+                    size: ByteSize(output.data.len() as u64),
+                    limit,
+                }),
+                other => other,
+            };
+            let elapsed = started.elapsed();
+            if let Err(failure) = &result {
+                tracing::debug!(plugin = %self.inner.name, %failure, ?elapsed, "run failed");
+            }
+            then(RunReport {
+                result,
+                logs,
+                elapsed,
+            })
+        };
+        self.call(
+            self.time_limit(timeout),
+            |inner, store, instance| {
                 Box::pin(async move {
                     store.data_mut().secrets_read.extend(revealed);
                     let guest = inner.exports.load(&mut *store, &instance)?;
@@ -456,33 +501,10 @@ impl Plugin {
                             hint: error.hint,
                         }))
                 })
-            })
-            .await;
-        let result = match reply.and_then(|result| result) {
-            // The MIME type goes into the notebook's `@output` header: a
-            // line break in it would write lines of the plugin's choosing.
-            Ok(output) if !databook_stdx::is_mime_type(&output.mime) => Err(Failure::Plugin {
-                message: format!(
-                    "the plugin returned {:?} as its MIME type, which is not one (write it like text/plain or application/json)",
-                    output.mime
-                ),
-                hint: None,
-            }),
-            Ok(output) if output.data.len() as u64 > limit.0 => Err(Failure::OutputTooLarge {
-                size: ByteSize(output.data.len() as u64),
-                limit,
-            }),
-            other => other,
-        };
-        let elapsed = started.elapsed();
-        if let Err(failure) = &result {
-            tracing::debug!(plugin = %self.inner.name, %failure, ?elapsed, "run failed");
-        }
-        RunReport {
-            result,
-            logs,
-            elapsed,
-        }
+            },
+            report,
+        )
+        .await
     }
 
     /// Asks the plugin what may go at byte `offset` of `body`; nothing when
@@ -528,9 +550,9 @@ impl Plugin {
                         .collect())
                 })
             },
+            |called| called.reply,
         )
         .await
-        .reply
     }
 
     /// Asks the plugin for problems in `body`; none when it does not check.
@@ -572,16 +594,17 @@ impl Plugin {
                         .collect())
                 })
             },
+            |called| called.reply,
         )
         .await
-        .reply
     }
 
     /// Makes one call in a fresh store and instance, within the plugin's
     /// limits and the time limit `timeout`: `guest` gets the plugin, the
     /// store and the new instance, and calls the export it needs. Whatever
-    /// it returns is masked before it leaves.
-    async fn call<R: Masked + Send + 'static>(
+    /// it returns is masked, and handed to `then` before the instance is
+    /// torn down; what `then` returns is returned after.
+    async fn call<R: Masked + Send + 'static, T>(
         &self,
         timeout: Duration,
         guest: impl for<'a> FnOnce(
@@ -589,7 +612,8 @@ impl Plugin {
             &'a mut Store<HostState>,
             wasmtime::component::Instance,
         ) -> GuestCall<'a, R>,
-    ) -> Called<R> {
+        then: impl FnOnce(Called<R>) -> T,
+    ) -> T {
         let inner = &*self.inner;
         let limits = inner.manifest.limits;
         // First the plugin's own share, then one of the process's slots,
@@ -607,7 +631,7 @@ impl Plugin {
             let memory = runtime.memory.acquire_many(memory).await;
             (share, slot, memory)
         };
-        let Ok(_permits) = tokio::time::timeout(timeout, slots).await else {
+        let Ok(permits) = tokio::time::timeout(timeout, slots).await else {
             let failure = if waiting_for_memory.load(std::sync::atomic::Ordering::Relaxed) {
                 Failure::MemoryBudget {
                     limit: limits.memory,
@@ -616,10 +640,10 @@ impl Plugin {
             } else {
                 Failure::Busy(limits.concurrency)
             };
-            return Called {
+            return then(Called {
                 reply: Err(failure),
                 logs: Vec::new(),
-            };
+            });
         };
         let state = HostState::new(
             inner.name.clone(),
@@ -660,7 +684,11 @@ impl Plugin {
                 },
             );
         }
-        Called { reply, logs }
+        let handed = then(Called { reply, logs });
+        // The instance goes (its slot reset and freed), then the permits.
+        drop(store);
+        drop(permits);
+        handed
     }
 }
 

@@ -5,6 +5,7 @@
 
 mod common;
 
+use std::future::Future as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -772,4 +773,23 @@ async fn a_busy_plugin_takes_only_its_share_of_instances() {
     let looped = looping.await.unwrap();
     assert!(matches!(looped.result, Err(Failure::Timeout(_))));
     still_works(&busy).await;
+}
+
+#[tokio::test]
+async fn run_then_hands_the_report_over_before_the_instance_is_gone() {
+    let plugin = TestPlugin::new("[limits]\nconcurrency = 1").load().await;
+    let (data, another_could_start) = plugin
+        .run_then(cell("counter"), None, |report| {
+            // The instance still holds the plugin's one share, so another
+            // run waits for it.
+            let another = plugin.run(cell("counter"), None);
+            let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+            let polled = std::pin::pin!(another).poll(&mut context);
+            (report.result.unwrap().data, polled.is_ready())
+        })
+        .await;
+    assert_eq!(data, "1");
+    assert!(!another_could_start, "the share was free inside `then`");
+    // Once `run_then` has returned, the instance is gone and its share free.
+    still_works(&plugin).await;
 }

@@ -43,20 +43,26 @@ pub async fn exec(cli: &Cli, args: &ExecArgs) -> anyhow::Result<ExitCode> {
         options: args.options.clone(),
         input: None,
     };
-    let report = plugin.run(cell, args.timeout).await;
-    for line in &report.logs {
-        terminal::print_log(plugin.name(), &line.level.to_string(), &line.message);
-    }
-    match report.result {
-        Ok(output) => {
-            terminal::print_result(&output.mime, &output.data)?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(failure) => {
-            terminal::print_error(plugin.name(), &failure.to_string(), failure.hint());
-            Ok(ExitCode::from(1))
-        }
-    }
+    // The result is printed as soon as it is in hand; the instance is torn
+    // down after.
+    let name = plugin.name();
+    plugin
+        .run_then(cell, args.timeout, |report| {
+            for line in &report.logs {
+                terminal::print_log(name, &line.level.to_string(), &line.message);
+            }
+            match report.result {
+                Ok(output) => {
+                    terminal::print_result(&output.mime, &output.data)?;
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(failure) => {
+                    terminal::print_error(name, &failure.to_string(), failure.hint());
+                    Ok(ExitCode::from(1))
+                }
+            }
+        })
+        .await
 }
 
 pub(crate) fn parse_option(text: &str) -> Result<(String, String), String> {
