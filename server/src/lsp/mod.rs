@@ -16,6 +16,7 @@ mod outline;
 mod plugins;
 mod results;
 mod run;
+mod stdio;
 pub mod transport;
 
 #[cfg(test)]
@@ -86,7 +87,8 @@ pub fn service(plugin_dirs: Vec<PathBuf>) -> (LspService<Backend>, tower_lsp_ser
 /// Serves the language server on stdin and stdout.
 pub async fn serve_stdio(plugin_dirs: Vec<PathBuf>) {
     let (service, socket) = service(plugin_dirs);
-    transport::serve(tokio::io::stdin(), tokio::io::stdout(), service, socket).await;
+    let (input, output) = stdio::stdio();
+    transport::serve(input, output, service, socket).await;
 }
 
 /// Databook's own requests (`docs/lsp-extensions.md`).
