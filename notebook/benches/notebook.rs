@@ -127,7 +127,8 @@ fn keystroke_percentiles() {
     // from scratch.
     let name_end = {
         let cell = &doc.parse().cells[5_000];
-        cell.header.option("name").unwrap().value.range.end
+        let name = cell.header.option("name").unwrap();
+        cell.header.at(&name.value.local).end
     };
     let mut analysis = HeaderAnalysis::default();
     analysis.update(&doc, 0, &BenchCatalog);

@@ -302,7 +302,7 @@ pub fn symbols(parse: &Parse, text: &str) -> Vec<Symbol> {
         .map(|cell| {
             let plugin = cell.plugin().unwrap_or("?");
             let (name, selection_range) = match cell.header.option("name") {
-                Some(o) => (o.value.value.clone(), o.value.range.clone()),
+                Some(o) => (o.value.value.clone(), cell.header.at(&o.value.local)),
                 None => {
                     let first = cell.body_text(text).lines().next().unwrap_or("").trim();
                     let mut first: String = first.chars().take(60).collect();
@@ -439,8 +439,8 @@ pub fn semantic_tokens_in(parse: &Parse, text: &str, range: TextRange) -> Vec<Se
             push(p.range.clone(), TokenKind::PluginName);
         }
         for o in &h.options {
-            push(o.key.range.clone(), TokenKind::OptionKey);
-            push(o.value.range.clone(), TokenKind::OptionValue);
+            push(h.at(&o.key.local), TokenKind::OptionKey);
+            push(h.at(&o.value.local), TokenKind::OptionValue);
         }
         if let Some(out) = cell.output.as_ref().filter(|out| meets(&out.range)) {
             blocks.push(out);
@@ -458,11 +458,15 @@ pub fn semantic_tokens_in(parse: &Parse, text: &str, range: TextRange) -> Vec<Se
             text,
             start + "@output".len(),
             out.header_range.end,
+            start,
             &mut errors,
         );
         for o in options {
-            push(o.key.range.clone(), TokenKind::OptionKey);
-            push(o.value.range.clone(), TokenKind::OptionValue);
+            push(crate::syntax::at(start, &o.key.local), TokenKind::OptionKey);
+            push(
+                crate::syntax::at(start, &o.value.local),
+                TokenKind::OptionValue,
+            );
         }
         let mut pos = out.header_range.end;
         while let Some(i) = text[pos..out.range.end].find('\n') {

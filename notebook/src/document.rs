@@ -189,11 +189,7 @@ fn shift_cell(cell: &mut Cell, delta: isize, index_shift: isize) {
     if let Some(p) = &mut h.plugin {
         p.range = shift(&p.range, delta);
     }
-    for o in &mut h.options {
-        o.range = shift(&o.range, delta);
-        o.key.range = shift(&o.key.range, delta);
-        o.value.range = shift(&o.value.range, delta);
-    }
+    // The options' ranges are counted from the header's start: they stay.
     if let Some(out) = &mut cell.output {
         shift_block(out, delta);
     }

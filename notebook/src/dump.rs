@@ -26,12 +26,12 @@ pub fn dump_parse(parse: &Parse, text: &str) -> String {
             writeln!(
                 out,
                 "  option {:?} {:?}={:?} key {:?} value {:?} raw {:?}",
-                o.range,
+                cell.header.at(&o.local),
                 o.key.value,
                 o.value.value,
-                o.key.range,
-                o.value.range,
-                t(&o.value.range)
+                cell.header.at(&o.key.local),
+                cell.header.at(&o.value.local),
+                t(&cell.header.at(&o.value.local))
             )
             .unwrap();
         }

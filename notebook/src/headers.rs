@@ -28,6 +28,10 @@ pub struct HeaderAnalysis {
     /// makes every header be read again.
     generation: Option<u64>,
     cells: Vec<CellHeader>,
+    /// For each of `cells`, what every keystroke reads of it, in a list
+    /// of its own: a pass over all cells then reads 16 bytes a cell, not a
+    /// whole `CellHeader`.
+    summaries: Vec<Summary>,
     /// Every cell name and `input=` value seen, as a number.
     names: Names,
     /// What the catalog says of each plugin named so far.
@@ -41,12 +45,31 @@ pub struct HeaderAnalysis {
     taken: Vec<bool>,
 }
 
+/// What every keystroke reads of a cell's header.
+#[derive(Debug, Clone, Copy)]
+struct Summary {
+    /// The cell it was read from; `None` when nothing will compare it.
+    id: Option<CellId>,
+    /// Whether it has findings of its own.
+    local: bool,
+    /// Whether the body has `{{` in it.
+    braces: bool,
+}
+
+impl Summary {
+    fn of(id: Option<CellId>, header: &CellHeader) -> Summary {
+        Summary {
+            id,
+            local: !header.local.is_empty(),
+            braces: header.braces,
+        }
+    }
+}
+
 /// One header as last read: its cell, what it alone is found to have
 /// wrong, and its name and input.
 #[derive(Debug)]
 struct CellHeader {
-    /// The cell it was read from; `None` when nothing will compare it.
-    id: Option<CellId>,
     /// Ranges relative to the header's start.
     local: Vec<Diagnostic>,
     /// A valid `name=`, with the value's relative range.
@@ -137,15 +160,12 @@ impl HeaderAnalysis {
                 ..HeaderAnalysis::default()
             };
         }
-        let (old, new) = (self.cells.len(), parse.cells.len());
-        let (prefix, suffix) = matching_ends(old, new, |o, n| self.cells[o].id == Some(ids[n]));
+        let (old, new) = (self.summaries.len(), parse.cells.len());
+        let (prefix, suffix) = matching_ends(old, new, |o, n| self.summaries[o].id == Some(ids[n]));
         let changed = prefix != old || prefix != new;
         if changed {
             let read: Vec<CellHeader> = (prefix..new - suffix)
-                .map(|i| CellHeader {
-                    id: Some(ids[i]),
-                    ..self.read(&parse.cells[i], text, catalog)
-                })
+                .map(|i| self.read(&parse.cells[i], text, catalog))
                 .collect();
             // An edit in a body reads its cell anew, but leaves every name
             // and input as it was: then so are the findings across headers.
@@ -156,6 +176,11 @@ impl HeaderAnalysis {
                     .all(|(new, old)| {
                         new.name == old.name && new.input == old.input && new.uses == old.uses
                     });
+            self.summaries.splice(
+                prefix..old - suffix,
+                (read.iter().zip(&ids[prefix..new - suffix]))
+                    .map(|(header, id)| Summary::of(Some(*id), header)),
+            );
             self.cells.splice(prefix..old - suffix, read);
             // Names typed and deleted stay interned; start afresh once they
             // outnumber the live ones.
@@ -176,6 +201,7 @@ impl HeaderAnalysis {
         analysis.cells.reserve(parse.cells.len());
         for cell in &parse.cells {
             let read = analysis.read(cell, text, catalog);
+            analysis.summaries.push(Summary::of(None, &read));
             analysis.cells.push(read);
         }
         (analysis.across, analysis.taken) = analysis.across_headers();
@@ -185,11 +211,12 @@ impl HeaderAnalysis {
     /// Every finding, at its place in `parse`, sorted by position.
     fn findings(&self, parse: &Parse) -> Vec<Diagnostic> {
         let mut out = Vec::new();
-        // Most headers have nothing wrong: their cells are not looked at.
-        for (cell, header) in self.cells.iter().enumerate() {
-            if !header.local.is_empty() {
+        // Most headers have nothing wrong: neither they nor their cells are
+        // looked at.
+        for (cell, summary) in self.summaries.iter().enumerate() {
+            if summary.local {
                 let start = parse.cells[cell].header.range.start;
-                out.extend(header.local.iter().map(|d| shifted(d, start)));
+                out.extend(self.cells[cell].local.iter().map(|d| shifted(d, start)));
             }
         }
         out.extend(
@@ -289,10 +316,9 @@ impl HeaderAnalysis {
     fn read_names(&mut self, cell: &Cell, text: &str) -> CellHeader {
         let start = cell.header.range.start;
         let mut read = |entry: &crate::syntax::OptionEntry| {
-            let range = &entry.value.range;
             (
                 self.names.intern(&entry.value.value),
-                range.start - start..range.end - start,
+                entry.value.local.clone(),
             )
         };
         let name = cell.name_entry().map(&mut read);
@@ -310,7 +336,6 @@ impl HeaderAnalysis {
             })
             .collect();
         CellHeader {
-            id: None,
             local: Vec::new(),
             name,
             input,
@@ -325,6 +350,7 @@ impl HeaderAnalysis {
         analysis.cells.reserve(parse.cells.len());
         for cell in &parse.cells {
             let read = analysis.read_names(cell, text);
+            analysis.summaries.push(Summary::of(None, &read));
             analysis.cells.push(read);
         }
         analysis
@@ -369,10 +395,10 @@ impl HeaderAnalysis {
     /// The cells whose body has `{{` in it, as of the last update: the
     /// only ones with variables to check.
     pub fn cells_with_braces(&self) -> impl Iterator<Item = usize> + '_ {
-        self.cells
+        self.summaries
             .iter()
             .enumerate()
-            .filter(|(_, header)| header.braces)
+            .filter(|(_, summary)| summary.braces)
             .map(|(cell, _)| cell)
     }
 
@@ -512,13 +538,11 @@ fn check_options(cell: &Cell, accepted: &[String], out: &mut Vec<Diagnostic>) {
         if is_databook_option(key) || accepted.iter().any(|a| a == key) {
             continue;
         }
-        let fixes = crate::analysis::suggestion_fixes(
-            key,
-            &o.key.range,
-            accepted.iter().map(String::as_str),
-        );
+        let range = cell.header.at(&o.key.local);
+        let fixes =
+            crate::analysis::suggestion_fixes(key, &range, accepted.iter().map(String::as_str));
         out.push(Diagnostic {
-            range: o.key.range.clone(),
+            range,
             severity: Severity::Warning,
             code: "unknown-option",
             message: format!(

@@ -34,8 +34,8 @@ pub use crate::options::{
 };
 pub use crate::render::{output_block, reads_back, render, render_error, view};
 pub use crate::syntax::{
-    Cell, ErrorKind, Header, Misspelling, OptionEntry, OutputBlock, Parse, Severity, Spanned,
-    Status, SyntaxError, TextRange, is_option_key, is_plugin_name, parse, quote_value,
+    Cell, ErrorKind, Header, Local, Misspelling, OptionEntry, OutputBlock, Parse, Severity,
+    Spanned, Status, SyntaxError, TextRange, is_option_key, is_plugin_name, parse, quote_value,
 };
 pub use crate::variables::{
     BodyRef, PathError, Step, ValueRef, VariableRef, body_refs, follow, result_json, substitute,

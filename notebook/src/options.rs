@@ -5,7 +5,7 @@
 
 use databook_stdx::Timeout;
 
-use crate::syntax::{Header, Spanned, TextRange};
+use crate::syntax::{Header, Local, TextRange};
 
 /// One of databook's own options, with what it does, for completion and
 /// documentation.
@@ -136,8 +136,7 @@ impl CellOptions {
     }
 
     pub fn read(header: &Header) -> CellOptions {
-        let start = header.range.start;
-        let relative = |value: &Spanned<String>| value.range.start - start..value.range.end - start;
+        let relative = |value: &Local<String>| value.local.clone();
         let position = |key: &str| {
             let i = header.options.iter().position(|o| o.key.value == key)?;
             // A header of four billion options cannot be written in a line.

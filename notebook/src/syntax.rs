@@ -19,6 +19,17 @@ pub struct Spanned<T> {
     pub value: T,
 }
 
+/// A value together with the range of its line it was read from, counted
+/// from the line's start: an edit before the line moves the line, but not
+/// this, so that an edit touches nothing of the options of the headers
+/// after it (each a list of its own, elsewhere in memory). [`Header::at`]
+/// makes it a range into the text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Local<T> {
+    pub local: TextRange,
+    pub value: T,
+}
+
 /// The result of [`parse`]: cells in file order, output blocks that belong to
 /// no cell, and everything that was wrong with the text.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -155,16 +166,28 @@ impl Header {
     pub fn option(&self, key: &str) -> Option<&OptionEntry> {
         self.options.iter().find(|o| o.key.value == key)
     }
+
+    /// A range of this header's line, counted from its start (an option's
+    /// [`Local`] range), as a range into the text.
+    pub fn at(&self, local: &TextRange) -> TextRange {
+        at(self.range.start, local)
+    }
 }
 
-/// `KEY=VALUE` in a header.
+/// `local`, counted from `start`, as a range into the text.
+pub fn at(start: usize, local: &TextRange) -> TextRange {
+    start + local.start..start + local.end
+}
+
+/// `KEY=VALUE` in a header. Its ranges are counted from the start of the
+/// header's line ([`Header::at`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OptionEntry {
-    pub key: Spanned<String>,
+    pub key: Local<String>,
     /// The unescaped value; its range covers the raw value, quotes included.
-    pub value: Spanned<String>,
+    pub value: Local<String>,
     /// From the key's start to the value's end.
-    pub range: TextRange,
+    pub local: TextRange,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -701,7 +724,7 @@ fn parse_header(text: &str, line: Line, errors: &mut Vec<SyntaxError>) -> Header
             value: name.to_owned(),
         })
     };
-    let options = parse_options_in(text, name_end, line.end, errors);
+    let options = parse_options_in(text, name_end, line.end, line.start, errors);
     let mut header = Header {
         range: line.start..line.end,
         plugin,
@@ -717,7 +740,13 @@ fn parse_output_header(
     line: Line,
     errors: &mut Vec<SyntaxError>,
 ) -> (Option<Status>, Option<String>) {
-    let options = parse_options_in(text, line.start + "@output".len(), line.end, errors);
+    let options = parse_options_in(
+        text,
+        line.start + "@output".len(),
+        line.end,
+        line.start,
+        errors,
+    );
     let mut status = None;
     let mut mime = None;
     let mut problems = Vec::new();
@@ -749,13 +778,16 @@ fn is_space(b: u8) -> bool {
     b == b' ' || b == b'\t'
 }
 
-/// Reads `KEY=VALUE` options in `text[start..end]` (one line).
+/// Reads `KEY=VALUE` options in `text[start..end]` (one line, which starts
+/// at `line_start`: the options' ranges are counted from there).
 pub(crate) fn parse_options_in(
     text: &str,
     start: usize,
     end: usize,
+    line_start: usize,
     errors: &mut Vec<SyntaxError>,
 ) -> Vec<OptionEntry> {
+    let local = |range: TextRange| range.start - line_start..range.end - line_start;
     let bytes = text.as_bytes();
     let mut options: Vec<OptionEntry> = Vec::new();
     let mut pos = start;
@@ -873,15 +905,15 @@ pub(crate) fn parse_options_in(
             continue;
         }
         options.push(OptionEntry {
-            key: Spanned {
-                range: token_start..key_end,
+            key: Local {
+                local: local(token_start..key_end),
                 value: key.to_owned(),
             },
-            value: Spanned {
-                range: value_start..pos,
+            value: Local {
+                local: local(value_start..pos),
                 value,
             },
-            range: token_start..pos,
+            local: local(token_start..pos),
         });
     }
     options

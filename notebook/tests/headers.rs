@@ -130,6 +130,12 @@ proptest! {
                     "cell {} after replacing {}..{} with {:?}:\n{}", cell, start, start + len, new_text, doc.text()
                 );
             }
+            // And so are the cells whose bodies have `{{`.
+            let with_braces: Vec<usize> = (doc.parse().cells.iter())
+                .filter(|cell| doc.text()[cell.body.clone()].contains("{{"))
+                .map(|cell| cell.index)
+                .collect();
+            prop_assert_eq!(analysis.cells_with_braces().collect::<Vec<_>>(), with_braces);
         }
     }
 }

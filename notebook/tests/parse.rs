@@ -52,7 +52,10 @@ fn quoted_values_are_unescaped() {
     assert_eq!(cell.option("a"), Some("b \"c\" \\ d"));
     assert_eq!(cell.option("e"), Some(""));
     let a = cell.header.option("a").unwrap();
-    assert_eq!(&text[a.value.range.clone()], "\"b \\\"c\\\" \\\\ d\"");
+    assert_eq!(
+        &text[cell.header.at(&a.value.local)],
+        "\"b \\\"c\\\" \\\\ d\""
+    );
 }
 
 #[test]

@@ -51,10 +51,11 @@ fn check_parse(text: &str, p: &Parse) {
             check_range(text, &p.range, "plugin");
         }
         for o in &cell.header.options {
-            check_range(text, &o.range, "option");
-            check_range(text, &o.key.range, "key");
-            check_range(text, &o.value.range, "value");
-            assert_eq!(&text[o.key.range.clone()], o.key.value);
+            let h = &cell.header;
+            check_range(text, &h.at(&o.local), "option");
+            check_range(text, &h.at(&o.key.local), "key");
+            check_range(text, &h.at(&o.value.local), "value");
+            assert_eq!(&text[h.at(&o.key.local)], o.key.value);
         }
         if let Some(out) = &cell.output {
             check_range(text, &out.range, "output");
