@@ -30,6 +30,20 @@ struct DocumentChecks {
     /// The plugins' generation the checks were made with.
     generation: u64,
     cells: Vec<CellCheck>,
+    /// How many cells are still to be checked, and how many checks found
+    /// something: when none, a keystroke need not look at every cell.
+    unchecked: usize,
+    found: usize,
+}
+
+impl CellCheck {
+    fn unchecked(&self) -> bool {
+        self.problems.is_none()
+    }
+
+    fn found(&self) -> bool {
+        self.problems.as_ref().is_some_and(|p| !p.is_empty())
+    }
 }
 
 struct CellCheck {
@@ -65,21 +79,36 @@ impl CheckCache {
         if checks.generation != generation {
             *checks = DocumentChecks {
                 generation,
-                cells: Vec::new(),
+                ..DocumentChecks::default()
             };
         }
         let (parse, ids) = (document.parse(), document.cell_ids());
         let (old, new) = (checks.cells.len(), parse.cells.len());
         let (prefix, suffix) = matching_ends(old, new, |o, n| checks.cells[o].id == ids[n]);
-        checks.cells.splice(
-            prefix..old - suffix,
-            (prefix..new - suffix).map(|i| CellCheck {
+        let read: Vec<CellCheck> = (prefix..new - suffix)
+            .map(|i| CellCheck {
                 id: ids[i],
                 // A cell whose plugin has no check has nothing to find.
                 problems: (!checkable(&parse.cells[i])).then(Vec::new),
-            }),
+            })
+            .collect();
+        let count = |cells: &[CellCheck]| {
+            let unchecked = cells.iter().filter(|c| c.unchecked()).count();
+            (unchecked, cells.iter().filter(|c| c.found()).count())
+        };
+        let (gone, came) = (count(&checks.cells[prefix..old - suffix]), count(&read));
+        checks.unchecked = checks.unchecked - gone.0 + came.0;
+        checks.found = checks.found - gone.1 + came.1;
+        checks.cells.splice(prefix..old - suffix, read);
+        debug_assert_eq!(
+            (checks.unchecked, checks.found),
+            count(&checks.cells),
+            "the counts are those of the cells"
         );
-        let unchecked = (0..new).filter(|&i| checks.cells[i].problems.is_none());
+        if checks.unchecked == 0 {
+            return Some(Vec::new());
+        }
+        let unchecked = (0..new).filter(|&i| checks.cells[i].unchecked());
         Some(unchecked.collect())
     }
 
@@ -93,27 +122,31 @@ impl CheckCache {
         problems: Vec<Problem>,
     ) {
         let mut documents = self.lock();
-        if let Some(cell) = documents
+        if let Some(checks) = documents
             .get_mut(uri)
             .filter(|checks| checks.generation == generation)
-            .and_then(|checks| checks.cells.get_mut(index))
+            && let Some(cell) = checks.cells.get_mut(index)
             && cell.id == id
         {
+            let was = (cell.unchecked(), cell.found());
             cell.problems = Some(problems);
+            checks.unchecked =
+                checks.unchecked + usize::from(cell.unchecked()) - usize::from(was.0);
+            checks.found = checks.found + usize::from(cell.found()) - usize::from(was.1);
         }
     }
 
     /// What the checks found, for the cells whose checks are done.
     fn found(&self, uri: &Uri) -> Vec<(usize, Vec<Problem>)> {
         let documents = self.lock();
-        let Some(checks) = documents.get(uri) else {
+        let Some(checks) = documents.get(uri).filter(|checks| checks.found > 0) else {
             return Vec::new();
         };
         checks
             .cells
             .iter()
             .enumerate()
-            .filter(|(_, cell)| cell.problems.as_ref().is_some_and(|p| !p.is_empty()))
+            .filter(|(_, cell)| cell.found())
             .map(|(i, cell)| (i, cell.problems.clone().unwrap_or_default()))
             .collect()
     }
