@@ -58,9 +58,10 @@ fn check_parse(text: &str, p: &Parse) {
             check_range(text, "plugin name", &plugin.range);
         }
         for o in &cell.header.options {
-            check_range(text, "option", &o.range);
-            check_range(text, "option key", &o.key.range);
-            check_range(text, "option value", &o.value.range);
+            let h = &cell.header;
+            check_range(text, "option", &h.at(&o.local));
+            check_range(text, "option key", &h.at(&o.key.local));
+            check_range(text, "option value", &h.at(&o.value.local));
         }
         check_range(text, "body", &cell.body);
         if let Some(out) = &cell.output {
