@@ -194,3 +194,15 @@ fn a_duplicate_name_moves_to_the_lower_cell_when_the_upper_is_renamed() {
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].range, 36..37);
 }
+
+#[test]
+fn matching_ends_never_count_an_item_twice() {
+    use databook_notebook::matching_ends;
+    assert_eq!(matching_ends(&[1, 2, 3, 4], &[1, 9, 3, 4]), (1, 2));
+    assert_eq!(matching_ends(&[1, 2, 3], &[1, 2, 3]), (3, 0));
+    // Typing a cell in between: what follows it still matches.
+    assert_eq!(matching_ends(&[1, 2], &[1, 5, 2]), (1, 1));
+    // The same items at both ends: the start takes them first.
+    assert_eq!(matching_ends(&[7, 7], &[7]), (1, 0));
+    assert_eq!(matching_ends::<u8>(&[], &[1]), (0, 0));
+}
