@@ -56,22 +56,43 @@ pub fn analyze(parse: &Parse, text: &str, catalog: &dyn Catalog) -> Vec<Diagnost
 
 /// The parse's syntax errors as diagnostics, with their quick fixes.
 pub fn syntax_diagnostics(parse: &Parse, text: &str, catalog: &dyn Catalog) -> Vec<Diagnostic> {
+    errors_as_diagnostics(
+        &parse.errors,
+        &parse.misspelled,
+        |range| text.get(range.clone()).map(std::borrow::Cow::Borrowed),
+        catalog,
+    )
+}
+
+/// [`syntax_diagnostics`] of a document being edited, settled or not.
+pub fn document_syntax_diagnostics(
+    document: &crate::Document,
+    catalog: &dyn Catalog,
+) -> Vec<Diagnostic> {
+    errors_as_diagnostics(
+        document.errors(),
+        document.misspelled(),
+        |range| document.slice(range.clone()),
+        catalog,
+    )
+}
+
+fn errors_as_diagnostics<'a>(
+    errors: &[crate::syntax::SyntaxError],
+    misspelled: &[crate::syntax::Misspelling],
+    text: impl Fn(&TextRange) -> Option<std::borrow::Cow<'a, str>>,
+    catalog: &dyn Catalog,
+) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     let mut known_names: Option<Vec<String>> = None;
 
-    for e in &parse.errors {
+    for e in errors {
         let mut fixes = Vec::new();
         match e.kind {
             ErrorKind::MisspelledDirective => {
                 // Both lists are sorted by position.
-                let i = parse
-                    .misspelled
-                    .partition_point(|m| m.range.start < e.range.start);
-                if let Some(m) = parse
-                    .misspelled
-                    .get(i)
-                    .filter(|m| m.range.start == e.range.start)
-                {
+                let i = misspelled.partition_point(|m| m.range.start < e.range.start);
+                if let Some(m) = misspelled.get(i).filter(|m| m.range.start == e.range.start) {
                     fixes.push(Fix {
                         title: format!("Change to `{}`", m.directive),
                         edit: Edit {
@@ -85,7 +106,7 @@ pub fn syntax_diagnostics(parse: &Parse, text: &str, catalog: &dyn Catalog) -> V
                 // `Prometheus` is no name, but the fix is plain.
                 let names = known_names.get_or_insert_with(|| catalog.names());
                 fixes = suggestion_fixes(
-                    &text[e.range.clone()],
+                    &text(&e.range).unwrap_or_default(),
                     &e.range,
                     names.iter().map(String::as_str),
                 );

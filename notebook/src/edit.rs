@@ -122,6 +122,14 @@ impl CellAnchor {
     pub fn locate(&self, parse: &Parse, text: &str) -> Option<usize> {
         locate_cell(parse, text, self.index, &self.header)
     }
+
+    /// The cell's index now in a document being edited, settled or not, by
+    /// [`locate_cell`].
+    pub fn locate_in(&self, document: &crate::Document) -> Option<usize> {
+        locate_by(document.cell_count(), self.index, &self.header, |i| {
+            document.header_range(i).and_then(|r| document.slice(r))
+        })
+    }
 }
 
 /// Finds a cell again after the document changed, from its index and its
@@ -134,11 +142,22 @@ pub fn locate_cell(
     index_hint: usize,
     header_text: &str,
 ) -> Option<usize> {
+    locate_by(parse.cells.len(), index_hint, header_text, |i| {
+        text.get(parse.cells[i].header.range.clone())
+            .map(std::borrow::Cow::Borrowed)
+    })
+}
+
+fn locate_by<'a>(
+    cells: usize,
+    index_hint: usize,
+    header_text: &str,
+    header_of: impl Fn(usize) -> Option<std::borrow::Cow<'a, str>>,
+) -> Option<usize> {
     let header_text = header_text.trim_end_matches(['\r', '\n']);
-    let is_it = |i: usize| text.get(parse.cells[i].header.range.clone()) == Some(header_text);
+    let is_it = |i: usize| header_of(i).as_deref() == Some(header_text);
     // Outwards from the hint, the earlier side first: the cell is usually
     // where it was, so this rarely looks at more than one header.
-    let cells = parse.cells.len();
     for distance in 0..=index_hint.max(cells) {
         if let Some(before) = index_hint.checked_sub(distance)
             && before < cells

@@ -47,20 +47,27 @@ pub struct HeaderAnalysis {
     taken: Vec<bool>,
 }
 
-/// What every keystroke reads of a cell's header.
+/// What every keystroke reads of a cell's header, and every keystroke in
+/// a header of every cell's: 8 bytes a cell, in a list of their own.
 #[derive(Debug, Clone, Copy)]
 struct Summary {
+    /// The number of its name, or `NONE`.
+    name: u32,
     /// Whether it has findings of its own.
     local: bool,
     /// Whether the body has `{{` in it.
     braces: bool,
+    /// Whether it takes other cells (an `input=` or a `{{CELL.PATH}}`).
+    refers: bool,
 }
 
 impl Summary {
     fn of(header: &CellHeader) -> Summary {
         Summary {
+            name: header.name.as_ref().map_or(NONE, |(id, _)| *id),
             local: !header.local.is_empty(),
             braces: header.braces,
+            refers: header.input.is_some() || !header.uses.is_empty(),
         }
     }
 }
@@ -145,26 +152,32 @@ impl HeaderAnalysis {
         catalog: &dyn Catalog,
     ) -> Vec<Diagnostic> {
         self.refresh(document, generation, catalog);
-        self.findings(document.parse())
+        self.findings(|cell| document.header_start(cell).unwrap_or_default())
     }
 
     /// Brings the analysis up to date with `document`, as
     /// [`HeaderAnalysis::update`] does, without listing the findings: for
     /// [`HeaderAnalysis::has_dependents`].
     pub fn refresh(&mut self, document: &Document, generation: u64, catalog: &dyn Catalog) {
-        let (parse, ids, text) = (document.parse(), document.cell_ids(), document.text());
+        // Read through the document's accessors, not its whole parse: a
+        // keystroke's document is unsettled (see `Document::edit`).
+        let ids = document.cell_ids();
         if self.generation != Some(generation) {
             *self = HeaderAnalysis {
                 generation: Some(generation),
                 ..HeaderAnalysis::default()
             };
         }
-        let (old, new) = (self.ids.len(), parse.cells.len());
+        let (old, new) = (self.ids.len(), document.cell_count());
         let (prefix, suffix) = matching_ends(&self.ids, ids);
         let changed = prefix != old || prefix != new;
         if changed {
             let read: Vec<CellHeader> = (prefix..new - suffix)
-                .map(|i| self.read(&parse.cells[i], text, catalog))
+                .filter_map(|i| {
+                    let cell = document.cell(i)?;
+                    let body = document.slice(cell.body.clone()).unwrap_or_default();
+                    Some(self.read(&cell, &body, catalog))
+                })
                 .collect();
             // An edit in a body reads its cell anew, but leaves every name
             // and input as it was: then so are the findings across headers.
@@ -200,29 +213,30 @@ impl HeaderAnalysis {
         let mut analysis = HeaderAnalysis::default();
         analysis.cells.reserve(parse.cells.len());
         for cell in &parse.cells {
-            let read = analysis.read(cell, text, catalog);
+            let read = analysis.read(cell, body_of(cell, text), catalog);
             analysis.summaries.push(Summary::of(&read));
             analysis.cells.push(read);
         }
         (analysis.across, analysis.taken) = analysis.across_headers();
-        analysis.findings(parse)
+        analysis.findings(|cell| parse.cells[cell].header.range.start)
     }
 
     /// Every finding, at its place in `parse`, sorted by position.
-    fn findings(&self, parse: &Parse) -> Vec<Diagnostic> {
+    /// `header_start` says where each cell's header starts.
+    fn findings(&self, header_start: impl Fn(usize) -> usize) -> Vec<Diagnostic> {
         let mut out = Vec::new();
         // Most headers have nothing wrong: neither they nor their cells are
         // looked at.
         for (cell, summary) in self.summaries.iter().enumerate() {
             if summary.local {
-                let start = parse.cells[cell].header.range.start;
+                let start = header_start(cell);
                 out.extend(self.cells[cell].local.iter().map(|d| shifted(d, start)));
             }
         }
         out.extend(
             self.across
                 .iter()
-                .map(|(cell, d)| shifted(d, parse.cells[*cell].header.range.start)),
+                .map(|(cell, d)| shifted(d, header_start(*cell))),
         );
         out.sort_by_key(|d| (d.range.start, d.range.end));
         out
@@ -240,11 +254,14 @@ impl HeaderAnalysis {
                 *id = self.names.intern(old.get(*id));
             }
         }
+        for (summary, cell) in self.summaries.iter_mut().zip(&self.cells) {
+            *summary = Summary::of(cell);
+        }
     }
 
     /// Reads one header: what is wrong with it alone, relative to its start.
     /// Its id is left out, for the caller to give if it compares it.
-    fn read(&mut self, cell: &Cell, text: &str, catalog: &dyn Catalog) -> CellHeader {
+    fn read(&mut self, cell: &Cell, body: &str, catalog: &dyn Catalog) -> CellHeader {
         let start = cell.header.range.start;
         let relative = |r: &TextRange| r.start - start..r.end - start;
         let mut local = Vec::new();
@@ -307,13 +324,13 @@ impl HeaderAnalysis {
 
         CellHeader {
             local,
-            ..self.read_names(cell, text)
+            ..self.read_names(cell, body)
         }
     }
 
     /// Reads one cell's name and inputs, relative to its header's start,
     /// and nothing else.
-    fn read_names(&mut self, cell: &Cell, text: &str) -> CellHeader {
+    fn read_names(&mut self, cell: &Cell, body: &str) -> CellHeader {
         let start = cell.header.range.start;
         let mut read = |entry: &crate::syntax::OptionEntry| {
             (
@@ -323,7 +340,6 @@ impl HeaderAnalysis {
         };
         let name = cell.name_entry().map(&mut read);
         let input = cell.input_entry().map(&mut read);
-        let body = text.get(cell.body.clone()).unwrap_or_default();
         let uses = value_refs(body)
             .into_iter()
             .map(|value| {
@@ -349,7 +365,7 @@ impl HeaderAnalysis {
         let mut analysis = HeaderAnalysis::default();
         analysis.cells.reserve(parse.cells.len());
         for cell in &parse.cells {
-            let read = analysis.read_names(cell, text);
+            let read = analysis.read_names(cell, body_of(cell, text));
             analysis.summaries.push(Summary::of(&read));
             analysis.cells.push(read);
         }
@@ -413,15 +429,17 @@ impl HeaderAnalysis {
     fn across_headers(&self) -> (Vec<(usize, Diagnostic)>, Vec<bool>) {
         let mut out = Vec::new();
         // The first cell to carry each name, as `first_named` finds it, in
-        // the same pass as the repeats (this runs on header keystrokes).
+        // the same pass as the repeats (this runs on header keystrokes, so
+        // it reads the summaries, not the headers).
         let mut first = vec![NONE; self.names.len()];
-        for (cell, header) in self.cells.iter().enumerate() {
-            let Some((id, range)) = &header.name else {
+        for (cell, summary) in self.summaries.iter().enumerate() {
+            let id = summary.name;
+            if id == NONE {
                 continue;
-            };
-            if first[*id as usize] == NONE {
-                first[*id as usize] = cell as u32;
-            } else {
+            }
+            if first[id as usize] == NONE {
+                first[id as usize] = cell as u32;
+            } else if let Some((_, range)) = &self.cells[cell].name {
                 out.push((
                     cell,
                     Diagnostic {
@@ -430,7 +448,7 @@ impl HeaderAnalysis {
                         code: "duplicate-name",
                         message: format!(
                             "another cell above is already named `{}`",
-                            self.names.get(*id)
+                            self.names.get(id)
                         ),
                         fixes: Vec::new(),
                     },
@@ -438,8 +456,15 @@ impl HeaderAnalysis {
             }
         }
 
+        // From here on, only the cells that take others are read.
+        let referring: Vec<usize> = (self.summaries.iter().enumerate())
+            .filter(|(_, summary)| summary.refers)
+            .map(|(cell, _)| cell)
+            .collect();
+
         // An `input=` or a `{{CELL.PATH}}` that names no cell.
-        let references = self.cells.iter().enumerate().flat_map(|(cell, header)| {
+        let references = referring.iter().flat_map(|&cell| {
+            let header = &self.cells[cell];
             let inputs = header.input.iter().map(move |r| (cell, r, "unknown-input"));
             inputs.chain(header.uses.iter().map(move |r| (cell, r, "unknown-cell")))
         });
@@ -466,14 +491,17 @@ impl HeaderAnalysis {
             ));
         }
 
-        let edges: Vec<Vec<(usize, TextRange)>> = (0..self.cells.len())
-            .map(|cell| self.edges(&first, cell))
+        // The edges of the cells that have some, by cell.
+        let edges: Vec<(usize, Vec<(usize, TextRange)>)> = referring
+            .iter()
+            .map(|&cell| (cell, self.edges(&first, cell)))
+            .filter(|(_, edges)| !edges.is_empty())
             .collect();
         let mut taken = vec![false; self.cells.len()];
-        for &(target, _) in edges.iter().flatten() {
+        for &(target, _) in edges.iter().flat_map(|(_, edges)| edges) {
             taken[target] = true;
         }
-        for cycle in cycles(&edges) {
+        for cycle in cycles(self.cells.len(), &edges) {
             let path: Vec<&str> = cycle
                 .iter()
                 .chain(cycle.first())
@@ -484,7 +512,7 @@ impl HeaderAnalysis {
                 .collect();
             for (at, &cell) in cycle.iter().enumerate() {
                 let next = cycle[(at + 1) % cycle.len()];
-                let (_, range) = edges[cell]
+                let (_, range) = successors(&edges, cell)
                     .iter()
                     .find(|(target, _)| *target == next)
                     .expect("a cycle follows edges");
@@ -516,6 +544,11 @@ pub fn matching_ends<T: PartialEq>(old: &[T], new: &[T]) -> (usize, usize) {
         .take_while(|(o, n)| o == n)
         .count();
     (prefix, suffix)
+}
+
+/// A cell's body in `text`, or nothing if `text` is not the one parsed.
+fn body_of<'a>(cell: &Cell, text: &'a str) -> &'a str {
+    text.get(cell.body.clone()).unwrap_or_default()
 }
 
 fn shifted(finding: &Diagnostic, by: usize) -> Diagnostic {
@@ -553,8 +586,12 @@ fn check_options(cell: &Cell, accepted: &[String], out: &mut Vec<Diagnostic>) {
 /// (each strongly connected component with a cycle), as the cells in it in
 /// the order of the references, starting with the cell nearest the top.
 /// `edges[cell]` are the cells that `cell` takes.
-fn cycles(edges: &[Vec<(usize, TextRange)>]) -> Vec<Vec<usize>> {
-    let components = strongly_connected(edges.len(), |cell| edges[cell].iter().map(|(t, _)| *t));
+fn cycles(nodes: usize, edges: &[(usize, Vec<(usize, TextRange)>)]) -> Vec<Vec<usize>> {
+    // A cell with no edge is in no cycle: the search starts only from the
+    // others.
+    let components = strongly_connected(nodes, edges.iter().map(|(cell, _)| *cell), |cell| {
+        successors(edges, cell).iter().map(|(t, _)| *t)
+    });
     let mut cycles = Vec::new();
     for component in components {
         let start = *component.iter().min().expect("components are not empty");
@@ -565,7 +602,7 @@ fn cycles(edges: &[Vec<(usize, TextRange)>]) -> Vec<Vec<usize>> {
         let mut queue = std::collections::VecDeque::from([start]);
         let mut last = None;
         'search: while let Some(at) = queue.pop_front() {
-            for &(next, _) in &edges[at] {
+            for &(next, _) in successors(edges, at) {
                 if next == start {
                     last = Some(at);
                     break 'search;
@@ -591,13 +628,23 @@ fn cycles(edges: &[Vec<(usize, TextRange)>]) -> Vec<Vec<usize>> {
     cycles
 }
 
+/// The edges of `cell`, in a list of the cells that have some, by cell.
+fn successors(edges: &[(usize, Vec<(usize, TextRange)>)], cell: usize) -> &[(usize, TextRange)] {
+    match edges.binary_search_by_key(&cell, |(from, _)| *from) {
+        Ok(at) => &edges[at].1,
+        Err(_) => &[],
+    }
+}
+
 /// The strongly connected components that hold a cycle (more than one
 /// node, or one that is its own successor) of a graph of `nodes` nodes,
 /// each sorted (Tarjan's algorithm, without recursion: a notebook may have
-/// thousands of cells in one chain). Nothing is allocated for a node in no
-/// cycle: this runs on keystrokes in headers, over every cell.
+/// thousands of cells in one chain), searched from `roots`: every node
+/// with a successor must be among them. Nothing is allocated for a node in
+/// no cycle: this runs on keystrokes in headers.
 fn strongly_connected<I: Iterator<Item = usize>>(
     nodes: usize,
+    roots: impl Iterator<Item = usize>,
     successors: impl Fn(usize) -> I,
 ) -> Vec<Vec<usize>> {
     const UNSEEN: u32 = u32::MAX;
@@ -609,7 +656,7 @@ fn strongly_connected<I: Iterator<Item = usize>>(
     let mut next = 0u32;
     // Each frame: a node and its successors not yet looked at.
     let mut frames = Vec::new();
-    for root in 0..nodes {
+    for root in roots {
         if index[root] != UNSEEN {
             continue;
         }
@@ -806,6 +853,6 @@ pub fn references(parse: &Parse, text: &str) -> References {
         takes,
         taken,
         named,
-        problems: analysis.findings(parse),
+        problems: analysis.findings(|cell| parse.cells[cell].header.range.start),
     }
 }

@@ -20,9 +20,9 @@ mod variables;
 
 pub use crate::analysis::{
     Catalog, CompletionContext, Diagnostic, Fix, Fold, FoldKind, HeaderAnalysis, PluginInfo,
-    References, SemanticToken, Symbol, TokenKind, analyze, completion_context, folding,
-    header_diagnostics, references, run_order, semantic_tokens, semantic_tokens_in, symbols,
-    syntax_diagnostics,
+    References, SemanticToken, Symbol, TokenKind, analyze, completion_context,
+    document_syntax_diagnostics, folding, header_diagnostics, references, run_order,
+    semantic_tokens, semantic_tokens_in, symbols, syntax_diagnostics,
 };
 pub use crate::document::{CellId, Document};
 pub use crate::dump::dump_parse;

@@ -45,6 +45,62 @@ fn edit_text() -> impl Strategy<Value = String> {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(1000))]
 
+    /// Edits left unsettled (`Document::edit`, settled now and then):
+    /// after each, every cell, header start, cell text, error and
+    /// misspelling read through the accessors is what a full parse of the
+    /// text gives; settling then gives exactly that text and parse.
+    #[test]
+    fn unsettled_edits_read_as_a_full_parse(
+        text in notebook(),
+        edits in prop::collection::vec(
+            (any::<prop::sample::Index>(), 0usize..20, edit_text(), any::<bool>()),
+            1..12,
+        ),
+    ) {
+        let mut doc = Document::new(text.clone());
+        let mut current = text;
+        for (at, len, new_text, settle) in edits {
+            let start = at.index(current.len() + 1);
+            let end = (start + len).min(current.len());
+            doc.edit(start..end, &new_text);
+            let mut s = start;
+            while !current.is_char_boundary(s) { s -= 1; }
+            let mut e = end.max(s);
+            while !current.is_char_boundary(e) { e += 1; }
+            current = format!("{}{}{}", &current[..s], new_text, &current[e..]);
+            if settle {
+                doc.settle();
+            }
+
+            let expected = parse(&current);
+            prop_assert_eq!(doc.len(), current.len());
+            prop_assert_eq!(doc.cell_count(), expected.cells.len());
+            for (i, cell) in expected.cells.iter().enumerate() {
+                prop_assert_eq!(doc.cell(i).unwrap().into_owned(), cell.clone());
+                prop_assert_eq!(doc.header_start(i), Some(cell.header.range.start));
+                prop_assert_eq!(doc.header_range(i), Some(cell.header.range.clone()));
+                prop_assert_eq!(
+                    doc.slice(cell.range.clone()).unwrap(),
+                    &current[cell.range.clone()]
+                );
+            }
+            for offset in 0..=current.len() {
+                prop_assert_eq!(
+                    doc.cell_at(offset),
+                    expected.cell_at(offset).map(|cell| cell.index),
+                    "cell at {}", offset
+                );
+            }
+            prop_assert_eq!(doc.errors(), &expected.errors[..]);
+            prop_assert_eq!(doc.misspelled(), &expected.misspelled[..]);
+            prop_assert_eq!(doc.slice(0..current.len()).unwrap(), current.as_str());
+        }
+        doc.settle();
+        prop_assert!(doc.is_settled());
+        prop_assert_eq!(doc.text(), current.as_str());
+        prop_assert_eq!(doc.parse(), &parse(&current));
+    }
+
     #[test]
     fn incremental_equals_full_parse(
         text in notebook(),
@@ -133,4 +189,60 @@ fn out_of_range_edits_are_clamped() {
     doc.apply(1..100, "x");
     assert_eq!(doc.text(), "x");
     assert_eq!(doc.parse(), &parse("x"));
+}
+
+/// Unsettled edits far apart in a large notebook, where the text's gap is
+/// closed and opened again, and grows past what one edit needs: every
+/// accessor agrees with a full parse, and settling gives it.
+#[test]
+fn unsettled_edits_far_apart_in_a_large_notebook() {
+    let mut text = String::new();
+    for i in 0..2000 {
+        text.push_str(&format!(
+            "@plugin=echo name=c{i}\nbody {i} é\n@output status=ok\n> out\n@end\nprose\n"
+        ));
+    }
+    let mut doc = Document::new(text.clone());
+    // A fixed pseudo-random walk over the text: near and far jumps,
+    // insertions of one byte and of 5,000, deletions.
+    let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = move |n: usize| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % n as u64) as usize
+    };
+    for step in 0..300 {
+        let mut start = next(text.len() + 1);
+        while !text.is_char_boundary(start) {
+            start -= 1;
+        }
+        let mut end = (start + next(8)).min(text.len());
+        while !text.is_char_boundary(end) {
+            end += 1;
+        }
+        let new_text = match step % 5 {
+            0 => "x".repeat(5000),
+            1 => String::new(),
+            2 => "\n@plugin=jq\n".to_owned(),
+            _ => "é".to_owned(),
+        };
+        doc.edit(start..end, &new_text);
+        text.replace_range(start..end, &new_text);
+        if step % 50 == 49 {
+            let expected = parse(&text);
+            assert_eq!(doc.cell_count(), expected.cells.len());
+            for (i, cell) in expected.cells.iter().enumerate() {
+                assert_eq!(
+                    doc.cell(i).unwrap().as_ref(),
+                    cell,
+                    "cell {i} at step {step}"
+                );
+            }
+            assert_eq!(doc.slice(0..text.len()).unwrap(), text.as_str());
+        }
+    }
+    doc.settle();
+    assert_eq!(doc.text(), text);
+    assert_eq!(doc.parse(), &parse(&text));
 }

@@ -104,7 +104,10 @@ proptest! {
     #[test]
     fn incremental_equals_analysis_from_scratch(
         text in notebook(),
-        edits in prop::collection::vec((any::<prop::sample::Index>(), 0usize..12, edit_text()), 1..10),
+        edits in prop::collection::vec(
+            (any::<prop::sample::Index>(), 0usize..12, edit_text(), any::<bool>()),
+            1..10,
+        ),
     ) {
         let mut doc = Document::new(text);
         let mut analysis = HeaderAnalysis::default();
@@ -112,11 +115,22 @@ proptest! {
             analysis.update(&doc, 0, &CATALOG),
             fresh(&doc, &CATALOG)
         );
-        for (at, len, new_text) in edits {
-            let start = at.index(doc.text().len() + 1);
-            doc.apply(start..start + len, &new_text);
+        for (at, len, new_text, settle) in edits {
+            // The analysis reads the document as a keystroke leaves it,
+            // unsettled, or settled now and then.
+            let start = at.index(doc.len() + 1);
+            doc.edit(start..start + len, &new_text);
+            if settle {
+                doc.settle();
+            }
+            let found = analysis.update(&doc, 0, &CATALOG);
+            let doc = {
+                let mut settled = doc.clone();
+                settled.settle();
+                settled
+            };
             prop_assert_eq!(
-                analysis.update(&doc, 0, &CATALOG),
+                found,
                 fresh(&doc, &CATALOG),
                 "after replacing {}..{} with {:?}:\n{}", start, start + len, new_text, doc.text()
             );
