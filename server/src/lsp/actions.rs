@@ -77,22 +77,26 @@ pub fn code_lenses(state: &State, uri: &Uri) -> Option<Vec<CodeLens>> {
     Some(lenses)
 }
 
+/// Asked on every move of the cursor, so it reads the document as the last
+/// edit left it (a draft), through its accessors: a keystroke followed by
+/// a cursor move does not settle the whole document.
 pub fn code_actions(state: &State, params: CodeActionParams) -> Option<CodeActionResponse> {
     let uri = &params.text_document.uri;
-    let snapshot = state.documents.get(uri)?;
-    let start = convert::offset(&snapshot.rope, params.range.start);
-    let end = convert::offset(&snapshot.rope, params.range.end);
+    let draft = state.documents.draft(uri)?;
+    let document = draft.document();
+    let start = convert::offset(&draft.rope, params.range.start);
+    let end = convert::offset(&draft.rope, params.range.end);
     let mut actions = Vec::new();
 
     // Quick fixes for the diagnostics under the cursor.
     let loaded = state.plugins.current();
-    for diagnostic in diagnostics::findings(state, uri, &snapshot, &loaded) {
+    for diagnostic in diagnostics::findings(state, uri, document, &loaded) {
         if diagnostic.range.start > end || diagnostic.range.end < start {
             continue;
         }
         for fix in diagnostic.fixes {
             let edit = TextEdit {
-                range: convert::range(&snapshot.rope, &fix.edit.range),
+                range: convert::range(&draft.rope, &fix.edit.range),
                 new_text: fix.edit.new_text.clone(),
             };
             actions.push(CodeActionOrCommand::CodeAction(CodeAction {
@@ -109,8 +113,11 @@ pub fn code_actions(state: &State, params: CodeActionParams) -> Option<CodeActio
     }
 
     // The cell under the cursor: its whole extent, output included.
-    if let Some(cell) = snapshot.parse().cell_at(start) {
-        let cell_anchor = anchor(cell.index, &snapshot.text()[cell.header.range.clone()]);
+    if let Some(cell) = document.cell_at(start).and_then(|i| document.cell(i)) {
+        let header = document
+            .slice(cell.header.range.clone())
+            .unwrap_or_default();
+        let cell_anchor = anchor(cell.index, &header);
         let mut push = |title: &str, command: DatabookCommand| {
             actions.push(CodeActionOrCommand::CodeAction(CodeAction {
                 title: title.into(),
@@ -123,11 +130,9 @@ pub fn code_actions(state: &State, params: CodeActionParams) -> Option<CodeActio
             "Run cell",
             DatabookCommand::Run(uri.clone(), cell_anchor.clone()),
         );
-        let taken = state
-            .headers
-            .with(uri, snapshot.document(), &loaded, |analysis| {
-                analysis.has_dependents(cell.index)
-            });
+        let taken = state.headers.with(uri, document, &loaded, |analysis| {
+            analysis.has_dependents(cell.index)
+        });
         if taken {
             push(
                 "Run with dependents",

@@ -5,14 +5,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use databook_notebook::{
-    Cell, CellId, Diagnostic as Finding, Document, HeaderAnalysis, Severity, body_refs,
-    matching_ends, syntax_diagnostics, variable_refs,
+    Cell, CellId, Diagnostic as Finding, Document, HeaderAnalysis, Severity, TextRange, body_refs,
+    document_syntax_diagnostics, matching_ends, variable_refs,
 };
 use databook_runtime::Problem;
 use tower_lsp_server::Client;
 use tower_lsp_server::ls_types::{Diagnostic, DiagnosticSeverity, NumberOrString, Uri};
 
-use super::documents::Snapshot;
 use super::plugins::Loaded;
 use super::{State, convert};
 
@@ -84,13 +83,13 @@ impl CheckCache {
                 ..DocumentChecks::default()
             };
         }
-        let (parse, ids) = (document.parse(), document.cell_ids());
-        let (old, new) = (checks.ids.len(), parse.cells.len());
+        let ids = document.cell_ids();
+        let (old, new) = (checks.ids.len(), ids.len());
         let (prefix, suffix) = matching_ends(&checks.ids, ids);
         let read: Vec<CellCheck> = (prefix..new - suffix)
             .map(|i| CellCheck {
                 // A cell whose plugin has no check has nothing to find.
-                problems: (!checkable(&parse.cells[i])).then(Vec::new),
+                problems: (!document.cell(i).is_some_and(|cell| checkable(&cell))).then(Vec::new),
             })
             .collect();
         let count = |cells: &[CellCheck]| {
@@ -209,14 +208,13 @@ impl HeaderCache {
     }
 }
 
-/// What analysis finds in the document: its syntax errors and what its
-/// headers have wrong, with their fixes.
-pub fn findings(state: &State, uri: &Uri, snapshot: &Snapshot, loaded: &Loaded) -> Vec<Finding> {
-    let (parse, text) = (snapshot.parse(), snapshot.text());
-    let mut findings = syntax_diagnostics(parse, text, loaded);
-    let (headers, braces) = state.headers.get(uri, snapshot.document(), loaded);
+/// What analysis finds in the document (settled or not): its syntax errors
+/// and what its headers have wrong, with their fixes.
+pub fn findings(state: &State, uri: &Uri, document: &Document, loaded: &Loaded) -> Vec<Finding> {
+    let mut findings = document_syntax_diagnostics(document, loaded);
+    let (headers, braces) = state.headers.get(uri, document, loaded);
     findings.extend(headers);
-    let variables = variable_findings(parse, text, loaded, &braces);
+    let variables = variable_findings(document, loaded, &braces);
     if !variables.is_empty() {
         findings.extend(variables);
         findings.sort_by_key(|d| (d.range.start, d.range.end));
@@ -227,22 +225,19 @@ pub fn findings(state: &State, uri: &Uri, snapshot: &Snapshot, loaded: &Loaded) 
 /// Each `{{NAME}}` in a body that its cell's plugin may not read (an
 /// error: the run would fail on it), or that has no value in the current
 /// environment (a warning).
-fn variable_findings(
-    parse: &databook_notebook::Parse,
-    text: &str,
-    loaded: &Loaded,
-    braces: &[usize],
-) -> Vec<Finding> {
+fn variable_findings(document: &Document, loaded: &Loaded, braces: &[usize]) -> Vec<Finding> {
     let mut findings = Vec::new();
     // Most bodies have no variable: the header analysis, kept across
     // edits, says which have `{{` at all.
-    for cell in braces.iter().filter_map(|&index| parse.cells.get(index)) {
-        let body = &text[cell.body.clone()];
+    for cell in braces.iter().filter_map(|&index| document.cell(index)) {
+        let Some(body) = document.slice(cell.body.clone()) else {
+            continue;
+        };
         let Some(plugin) = cell.plugin().and_then(|name| loaded.plugin(name)) else {
             continue;
         };
         let grant = plugin.grant();
-        for var in variable_refs(body) {
+        for var in variable_refs(&body) {
             let range = cell.body.start + var.range.start..cell.body.start + var.range.end;
             let name = &var.name;
             let (severity, code, message) = if !grant.readable().contains(name) {
@@ -283,20 +278,31 @@ pub fn spawn_publish(client: Client, state: Arc<State>, uri: Uri) {
 
 /// Computes the document's diagnostics and publishes them, unless the
 /// document changed meanwhile (the newer version's call publishes then).
+///
+/// It reads the document as the last edit left it (a [`Draft`]), through
+/// its accessors: nothing here reads the whole text or parse, so a
+/// keystroke does not settle the document (see `documents`).
 pub async fn publish(client: Client, state: Arc<State>, uri: Uri) {
     state.plugins.ready().await;
-    let Some(snapshot) = state.documents.get(&uri) else {
+    let Some(draft) = state.documents.draft(&uri) else {
         return;
     };
     let loaded = state.plugins.current();
-    let parse = snapshot.parse();
-    let text = snapshot.text();
-    // Findings come sorted by position, and so do the cells below.
-    let mut positions = convert::Positions::new(&snapshot.rope, text);
-    let mut diagnostics: Vec<Diagnostic> = findings(&state, &uri, &snapshot, &loaded)
+    let document = draft.document();
+    // Findings come sorted by position, and so do the cells below: on a
+    // settled document (just opened, say) positions are counted along the
+    // text, otherwise each is looked up in the rope.
+    let mut positions = document
+        .is_settled()
+        .then(|| convert::Positions::new(&draft.rope, document.text()));
+    let mut range_of = |range: &TextRange| match &mut positions {
+        Some(positions) => positions.range(range),
+        None => convert::range(&draft.rope, range),
+    };
+    let mut diagnostics: Vec<Diagnostic> = findings(&state, &uri, document, &loaded)
         .into_iter()
         .map(|d| Diagnostic {
-            range: positions.range(&d.range),
+            range: range_of(&d.range),
             severity: Some(severity(d.severity)),
             code: Some(NumberOrString::String(d.code.to_string())),
             source: Some("databook".into()),
@@ -316,11 +322,13 @@ pub async fn publish(client: Client, state: Arc<State>, uri: Uri) {
     }
 
     // A failed run's error, on the header of the cell that ran.
-    for (index, failure) in state.runs.failed(&uri, &snapshot) {
-        let cell = &parse.cells[index];
+    for (index, failure) in state.runs.failed(&uri, document) {
+        let Some(cell) = document.cell(index) else {
+            continue;
+        };
         if let Some(plugin) = cell.plugin() {
             diagnostics.push(Diagnostic {
-                range: positions.range(&cell.header.range),
+                range: range_of(&cell.header.range),
                 severity: Some(DiagnosticSeverity::ERROR),
                 code: Some(NumberOrString::String("run-failed".into())),
                 source: Some(plugin.to_string()),
@@ -338,18 +346,16 @@ pub async fn publish(client: Client, state: Arc<State>, uri: Uri) {
     };
     // Another task may publish the same version with newer plugins (a
     // reload, a run's end): this one is current only with both.
-    let version = snapshot.version;
+    let version = draft.version;
     let is_current = || {
         state.documents.version(&uri) == Some(version)
             && state.plugins.current().generation == loaded.generation
     };
-    let Some(unchecked) = state.checks.update(
-        &uri,
-        snapshot.document(),
-        is_current,
-        loaded.generation,
-        checkable,
-    ) else {
+    let Some(unchecked) =
+        state
+            .checks
+            .update(&uri, document, is_current, loaded.generation, checkable)
+    else {
         return;
     };
     for index in unchecked {
@@ -359,20 +365,24 @@ pub async fn publish(client: Client, state: Arc<State>, uri: Uri) {
         if !is_current() {
             return;
         }
-        let cell = &parse.cells[index];
+        let Some(cell) = document.cell(index) else {
+            continue;
+        };
         let Some(plugin) = cell.plugin().and_then(|name| loaded.plugin(name)) else {
+            continue;
+        };
+        let Some(body) = document.slice(cell.body.clone()) else {
             continue;
         };
         // A check of a version the user has typed past is stopped: the
         // newer version's task checks what is still unchecked then.
         let options = cell.plugin_options();
-        let body = cell.body_text(text);
         // A body with `{{NAME}}` or `{{CELL.PATH}}` in it is not what
         // the plugin will be given, and its problems' places would not
         // be the file's: the references are checked above, the rest
         // when it runs.
-        let outcome = if body_refs(body).is_empty() {
-            let check = plugin.check(body, &options);
+        let outcome = if body_refs(&body).is_empty() {
+            let check = plugin.check(&body, &options);
             tokio::select! {
                 outcome = check => outcome,
                 () = until_stale(&is_current) => return,
@@ -390,19 +400,19 @@ pub async fn publish(client: Client, state: Arc<State>, uri: Uri) {
                 Vec::new()
             }
         };
-        let id = snapshot.document().cell_ids()[index];
+        let id = document.cell_ids()[index];
         state
             .checks
             .store(&uri, (index, id), loaded.generation, problems);
     }
     for (index, problems) in state.checks.found(&uri) {
-        let Some(cell) = parse.cells.get(index) else {
+        let Some(cell) = document.cell(index) else {
             continue;
         };
         for problem in problems {
             let range = cell.body.start + problem.start..cell.body.start + problem.end;
             diagnostics.push(Diagnostic {
-                range: positions.range(&range),
+                range: range_of(&range),
                 severity: Some(match problem.severity {
                     databook_runtime::Severity::Error => DiagnosticSeverity::ERROR,
                     databook_runtime::Severity::Warning => DiagnosticSeverity::WARNING,
@@ -415,9 +425,9 @@ pub async fn publish(client: Client, state: Arc<State>, uri: Uri) {
         }
     }
 
-    // Let go of the snapshot first: while it is shared, the next edit
+    // Let go of the draft first: while it is shared, the next edit
     // would have to copy the whole document instead of changing it.
-    drop(snapshot);
+    drop(draft);
     if is_current() {
         client
             .publish_diagnostics(uri, diagnostics, Some(version))

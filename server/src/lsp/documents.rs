@@ -1,6 +1,12 @@
 //! The open documents: for each, its version, its text as a rope (which is
 //! also its line index, for LSP positions) and as a `Document` (text and
 //! parse, reparsed incrementally). An edit updates both once.
+//!
+//! An edit leaves the `Document` unsettled (`Document::edit`): the text and
+//! cells after it are only owed their move. A keystroke's diagnostics read
+//! it as it is, through a [`Draft`]; everything else gets a [`Snapshot`],
+//! settled first, so that a run of keystrokes moves the rest of the
+//! document once, when something reads it whole.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -11,8 +17,9 @@ use tower_lsp_server::ls_types::{TextDocumentContentChangeEvent, Uri};
 
 use super::convert;
 
-/// One open document, as of one version. Cheap to clone: the rope shares
-/// its nodes and the document is behind an `Arc`.
+/// One open document, as of one version, settled: its whole text and
+/// parse can be read. Cheap to clone: the rope shares its nodes and the
+/// document is behind an `Arc`.
 #[derive(Clone)]
 pub struct Snapshot {
     pub version: i32,
@@ -29,6 +36,21 @@ impl Snapshot {
         self.document.parse()
     }
 
+    pub fn document(&self) -> &Document {
+        &self.document
+    }
+}
+
+/// One open document, as of one version, as the last edit left it (maybe
+/// unsettled): read through the `Document`'s accessors only, which is what
+/// a keystroke's diagnostics need.
+pub struct Draft {
+    pub version: i32,
+    pub rope: Rope,
+    document: Arc<Document>,
+}
+
+impl Draft {
     pub fn document(&self) -> &Document {
         &self.document
     }
@@ -70,7 +92,7 @@ impl Documents {
                     let bytes = snapshot.rope.char_to_byte(start)..snapshot.rope.char_to_byte(end);
                     snapshot.rope.remove(start..end);
                     snapshot.rope.insert(start, &change.text);
-                    Arc::make_mut(&mut snapshot.document).apply(bytes, &change.text);
+                    Arc::make_mut(&mut snapshot.document).edit(bytes, &change.text);
                 }
                 None => {
                     snapshot.rope = Rope::from_str(&change.text);
@@ -91,14 +113,26 @@ impl Documents {
         self.lock().get(uri).map(|s| s.version)
     }
 
+    /// The document, settled.
     pub fn get(&self, uri: &Uri) -> Option<Snapshot> {
-        self.lock().get(uri).cloned()
+        self.lock().get_mut(uri).map(settled)
     }
 
+    /// The document as the last edit left it, for a keystroke's
+    /// diagnostics.
+    pub fn draft(&self, uri: &Uri) -> Option<Draft> {
+        self.lock().get(uri).map(|s| Draft {
+            version: s.version,
+            rope: s.rope.clone(),
+            document: s.document.clone(),
+        })
+    }
+
+    /// Every document, settled.
     pub fn all(&self) -> Vec<(Uri, Snapshot)> {
         self.lock()
-            .iter()
-            .map(|(uri, s)| (uri.clone(), s.clone()))
+            .iter_mut()
+            .map(|(uri, s)| (uri.clone(), settled(s)))
             .collect()
     }
 
@@ -106,6 +140,15 @@ impl Documents {
         // A panic elsewhere must not make every later request fail too.
         self.open.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// Settles the document kept (copying it only if a [`Draft`] of it is
+/// still in use) and returns a snapshot of it.
+fn settled(snapshot: &mut Snapshot) -> Snapshot {
+    if !snapshot.document.is_settled() {
+        Arc::make_mut(&mut snapshot.document).settle();
+    }
+    snapshot.clone()
 }
 
 #[cfg(test)]
@@ -146,8 +189,15 @@ mod tests {
                 ],
             )
             .unwrap();
+        // The edits leave the document unsettled; a draft reads it as it is,
+        // and a snapshot taken meanwhile settles a copy of it.
+        let draft = documents.draft(&uri).unwrap();
+        assert!(!draft.document().is_settled());
         let now = documents.get(&uri).unwrap();
+        assert!(now.document().is_settled());
         let expected = "# top\n@plugin=echo\nhé😀Xllo\n@plugin=echo name=b\n.\n";
+        assert_eq!(draft.document().slice(0..expected.len()).unwrap(), expected);
+        assert!(!draft.document().is_settled());
         assert_eq!(now.text(), expected);
         assert_eq!(now.rope.to_string(), expected);
         assert_eq!(now.parse(), &databook_notebook::parse(expected));

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use databook_notebook::{
-    CellAnchor, ValueRef, clear_output, locate_cell, references, set_output, value_refs,
+    CellAnchor, Document, ValueRef, clear_output, locate_cell, references, set_output, value_refs,
 };
 use databook_runtime::Failure;
 use serde_json::{Value, json};
@@ -115,8 +115,9 @@ impl Runs {
             .cloned()
     }
 
-    /// The cells of `snapshot` whose latest run failed, with the failure.
-    pub fn failed(&self, uri: &Uri, snapshot: &Snapshot) -> Vec<(usize, Failure)> {
+    /// The cells of `document` (settled or not) whose latest run failed,
+    /// with the failure.
+    pub fn failed(&self, uri: &Uri, document: &Document) -> Vec<(usize, Failure)> {
         let records = lock(&self.records);
         let Some(records) = records.get(uri) else {
             return Vec::new();
@@ -125,7 +126,7 @@ impl Runs {
             .iter()
             .filter_map(|kept| {
                 let failure = kept.report.result.as_ref().err()?;
-                let cell = kept.anchor.locate(snapshot.parse(), snapshot.text())?;
+                let cell = kept.anchor.locate_in(document)?;
                 Some((cell, failure.clone()))
             })
             .collect()
