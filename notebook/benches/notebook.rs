@@ -85,6 +85,25 @@ fn benches(c: &mut Criterion) {
         })
     });
 
+    // What the language server does on a keystroke: the document is left
+    // unsettled, and nothing after the edited cell moves.
+    c.bench_function(
+        "keystroke: insert a character, left unsettled (edit)",
+        |b| {
+            let mut doc = Document::new(text.clone());
+            let at = middle_body(&doc);
+            let mut inserted = false;
+            b.iter(|| {
+                if inserted {
+                    doc.edit(at..at + 1, "");
+                } else {
+                    doc.edit(at..at, "x");
+                }
+                inserted = !inserted;
+            })
+        },
+    );
+
     let p = parse(&text);
     c.bench_function("analyze 10,000 cells", |b| {
         b.iter(|| analyze(black_box(&p), &text, &BenchCatalog))
@@ -110,6 +129,19 @@ fn keystroke_percentiles() {
         }
         times.push(t.elapsed());
     }
+    // The same keystrokes left unsettled, as the language server leaves
+    // them until something reads the whole document.
+    let mut unsettled = Vec::with_capacity(20_000);
+    for i in 0..20_000 {
+        let t = Instant::now();
+        if i % 2 == 0 {
+            doc.edit(at..at, "x");
+        } else {
+            doc.edit(at..at + 1, "");
+        }
+        unsettled.push(t.elapsed());
+    }
+    doc.settle();
     // A newline typed into a body and removed again: the cell structure
     // around the edit is read anew.
     let mut newline_times = Vec::with_capacity(2_000);
@@ -134,6 +166,18 @@ fn keystroke_percentiles() {
     analysis.update(&doc, 0, &BenchCatalog);
     let mut incremental = Vec::with_capacity(2_000);
     let mut scratch = Vec::with_capacity(2_000);
+    let mut draft = Vec::with_capacity(2_000);
+    for i in 0..2_000 {
+        let t = Instant::now();
+        if i % 2 == 0 {
+            doc.edit(name_end..name_end, "x");
+        } else {
+            doc.edit(name_end..name_end + 1, "");
+        }
+        black_box(analysis.update(&doc, 0, &BenchCatalog));
+        draft.push(t.elapsed());
+    }
+    doc.settle();
     for i in 0..4_000 {
         let t = Instant::now();
         if i % 2 == 0 {
@@ -150,6 +194,10 @@ fn keystroke_percentiles() {
         }
     }
     for (what, samples) in [
+        (
+            "header keystroke, edit (unsettled) + HeaderAnalysis::update",
+            &mut draft,
+        ),
         ("header keystroke, HeaderAnalysis::update", &mut incremental),
         (
             "header keystroke, header_diagnostics from scratch",
@@ -165,12 +213,19 @@ fn keystroke_percentiles() {
     }
 
     times.sort();
+    unsettled.sort();
     newline_times.sort();
     eprintln!(
         "keystroke (character) p50 {:?} p99 {:?} max {:?}",
         percentile(&times, 0.5),
         percentile(&times, 0.99),
         times[times.len() - 1]
+    );
+    eprintln!(
+        "keystroke (character), edit left unsettled p50 {:?} p99 {:?} max {:?}",
+        percentile(&unsettled, 0.5),
+        percentile(&unsettled, 0.99),
+        unsettled[unsettled.len() - 1]
     );
     eprintln!(
         "keystroke (newline and @) p50 {:?} p99 {:?}",
