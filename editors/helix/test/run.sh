@@ -43,7 +43,9 @@ fi
 
 # Helix, built once and cached; the script prints HX=... and HELIX_RUNTIME=...
 [ -f "$build_sh" ] || die "no Helix build script at $build_sh (set HELIX_BUILD_SH)"
-helix_env="$(bash "$build_sh")" || die "the Helix build failed ($build_sh)"
+# Without CARGO_TARGET_DIR (CI sets it for databook): the script looks for
+# hx in its own cache folder, so cargo must build it there.
+helix_env="$(env -u CARGO_TARGET_DIR bash "$build_sh")" || die "the Helix build failed ($build_sh)"
 eval "$helix_env"
 [ -x "${HX:-}" ] || die "the Helix build script gave no hx binary"
 [ -d "${HELIX_RUNTIME:-}" ] || die "the Helix build script gave no runtime folder"
