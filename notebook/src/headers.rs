@@ -397,15 +397,21 @@ impl HeaderAnalysis {
     /// its header) of the reference that makes it one: its `input=` first,
     /// then its body's `{{CELL.PATH}}`; a cell taken twice is listed once.
     fn edges(&self, first: &[u32], cell: usize) -> Vec<(usize, TextRange)> {
+        let mut edges = Vec::new();
+        self.push_edges(first, cell, &mut edges);
+        edges
+    }
+
+    /// [`Self::edges`], appended to `out`.
+    fn push_edges(&self, first: &[u32], cell: usize, out: &mut Vec<(usize, TextRange)>) {
         let header = &self.cells[cell];
-        let mut edges: Vec<(usize, TextRange)> = Vec::new();
+        let start = out.len();
         for (id, range) in header.input.iter().chain(&header.uses) {
             let target = first[*id as usize];
-            if target != NONE && !edges.iter().any(|(t, _)| *t == target as usize) {
-                edges.push((target as usize, range.clone()));
+            if target != NONE && !out[start..].iter().any(|(t, _)| *t == target as usize) {
+                out.push((target as usize, range.clone()));
             }
         }
-        edges
     }
 
     /// The cells whose body has `{{` in it, as of the last update: the
@@ -491,14 +497,26 @@ impl HeaderAnalysis {
             ));
         }
 
-        // The edges of the cells that have some, by cell.
-        let edges: Vec<(usize, Vec<(usize, TextRange)>)> = referring
-            .iter()
-            .map(|&cell| (cell, self.edges(&first, cell)))
-            .filter(|(_, edges)| !edges.is_empty())
-            .collect();
+        // Every cell's edges, in one list.
+        let mut edges = Edges {
+            starts: Vec::with_capacity(self.cells.len() + 1),
+            to: Vec::new(),
+            from: Vec::new(),
+        };
+        let mut referring = referring.iter().peekable();
+        for cell in 0..self.cells.len() {
+            let start = edges.to.len();
+            edges.starts.push(start as u32);
+            if referring.next_if_eq(&&cell).is_some() {
+                self.push_edges(&first, cell, &mut edges.to);
+                if edges.to.len() > start {
+                    edges.from.push(cell);
+                }
+            }
+        }
+        edges.starts.push(edges.to.len() as u32);
         let mut taken = vec![false; self.cells.len()];
-        for &(target, _) in edges.iter().flat_map(|(_, edges)| edges) {
+        for &(target, _) in &edges.to {
             taken[target] = true;
         }
         for cycle in cycles(self.cells.len(), &edges) {
@@ -512,7 +530,8 @@ impl HeaderAnalysis {
                 .collect();
             for (at, &cell) in cycle.iter().enumerate() {
                 let next = cycle[(at + 1) % cycle.len()];
-                let (_, range) = successors(&edges, cell)
+                let (_, range) = edges
+                    .of(cell)
                     .iter()
                     .find(|(target, _)| *target == next)
                     .expect("a cycle follows edges");
@@ -586,11 +605,11 @@ fn check_options(cell: &Cell, accepted: &[String], out: &mut Vec<Diagnostic>) {
 /// (each strongly connected component with a cycle), as the cells in it in
 /// the order of the references, starting with the cell nearest the top.
 /// `edges[cell]` are the cells that `cell` takes.
-fn cycles(nodes: usize, edges: &[(usize, Vec<(usize, TextRange)>)]) -> Vec<Vec<usize>> {
+fn cycles(nodes: usize, edges: &Edges) -> Vec<Vec<usize>> {
     // A cell with no edge is in no cycle: the search starts only from the
     // others.
-    let components = strongly_connected(nodes, edges.iter().map(|(cell, _)| *cell), |cell| {
-        successors(edges, cell).iter().map(|(t, _)| *t)
+    let components = strongly_connected(nodes, edges.from.iter().copied(), |cell| {
+        edges.of(cell).iter().map(|(t, _)| *t)
     });
     let mut cycles = Vec::new();
     for component in components {
@@ -602,7 +621,7 @@ fn cycles(nodes: usize, edges: &[(usize, Vec<(usize, TextRange)>)]) -> Vec<Vec<u
         let mut queue = std::collections::VecDeque::from([start]);
         let mut last = None;
         'search: while let Some(at) = queue.pop_front() {
-            for &(next, _) in successors(edges, at) {
+            for &(next, _) in edges.of(at) {
                 if next == start {
                     last = Some(at);
                     break 'search;
@@ -628,11 +647,20 @@ fn cycles(nodes: usize, edges: &[(usize, Vec<(usize, TextRange)>)]) -> Vec<Vec<u
     cycles
 }
 
-/// The edges of `cell`, in a list of the cells that have some, by cell.
-fn successors(edges: &[(usize, Vec<(usize, TextRange)>)], cell: usize) -> &[(usize, TextRange)] {
-    match edges.binary_search_by_key(&cell, |(from, _)| *from) {
-        Ok(at) => &edges[at].1,
-        Err(_) => &[],
+/// Every cell's edges, all in one list (a keystroke in a header builds it
+/// anew: a few allocations, not one per cell).
+struct Edges {
+    /// Where each cell's edges start in `to`, and where the last ends.
+    starts: Vec<u32>,
+    /// Each edge's target, with the range of the reference that makes it.
+    to: Vec<(usize, TextRange)>,
+    /// The cells that have edges, in order.
+    from: Vec<usize>,
+}
+
+impl Edges {
+    fn of(&self, cell: usize) -> &[(usize, TextRange)] {
+        &self.to[self.starts[cell] as usize..self.starts[cell + 1] as usize]
     }
 }
 
