@@ -497,14 +497,20 @@ impl HeaderAnalysis {
             ));
         }
 
-        // Every cell's edges, in one list.
+        // Every cell's edges, in one list (none to list when no cell
+        // refers to another).
         let mut edges = Edges {
             starts: Vec::with_capacity(self.cells.len() + 1),
             to: Vec::new(),
             from: Vec::new(),
         };
+        let cells = if referring.is_empty() {
+            0
+        } else {
+            self.cells.len()
+        };
         let mut referring = referring.iter().peekable();
-        for cell in 0..self.cells.len() {
+        for cell in 0..cells {
             let start = edges.to.len();
             edges.starts.push(start as u32);
             if referring.next_if_eq(&&cell).is_some() {
@@ -519,7 +525,13 @@ impl HeaderAnalysis {
         for &(target, _) in &edges.to {
             taken[target] = true;
         }
-        for cycle in cycles(self.cells.len(), &edges) {
+        // Most notebooks have few references, many none: no search then.
+        let cycles = if edges.from.is_empty() {
+            Vec::new()
+        } else {
+            cycles(self.cells.len(), &edges)
+        };
+        for cycle in cycles {
             let path: Vec<&str> = cycle
                 .iter()
                 .chain(cycle.first())
@@ -659,8 +671,13 @@ struct Edges {
 }
 
 impl Edges {
+    /// The edges of `cell`; none for a cell past those listed (when no
+    /// cell refers to another, none is).
     fn of(&self, cell: usize) -> &[(usize, TextRange)] {
-        &self.to[self.starts[cell] as usize..self.starts[cell + 1] as usize]
+        match (self.starts.get(cell), self.starts.get(cell + 1)) {
+            (Some(&start), Some(&end)) => &self.to[start as usize..end as usize],
+            _ => &[],
+        }
     }
 }
 
