@@ -497,27 +497,15 @@ impl HeaderAnalysis {
             ));
         }
 
-        // Every cell's edges, in one list (none to list when no cell
-        // refers to another).
-        let mut edges = Edges {
-            starts: Vec::with_capacity(self.cells.len() + 1),
-            to: Vec::new(),
-            from: Vec::new(),
-        };
-        let cells = if referring.is_empty() {
-            0
-        } else {
-            self.cells.len()
-        };
-        let mut referring = referring.iter().peekable();
-        for cell in 0..cells {
-            let start = edges.to.len();
-            edges.starts.push(start as u32);
-            if referring.next_if_eq(&&cell).is_some() {
-                self.push_edges(&first, cell, &mut edges.to);
-                if edges.to.len() > start {
-                    edges.from.push(cell);
-                }
+        // The edges of every cell up to the last that refers to another,
+        // in one list.
+        let mut edges = Edges::default();
+        for &cell in &referring {
+            let start = edges.to.len() as u32;
+            edges.starts.resize(cell + 1, start);
+            self.push_edges(&first, cell, &mut edges.to);
+            if edges.to.len() as u32 > start {
+                edges.from.push(cell);
             }
         }
         edges.starts.push(edges.to.len() as u32);
@@ -661,8 +649,10 @@ fn cycles(nodes: usize, edges: &Edges) -> Vec<Vec<usize>> {
 
 /// Every cell's edges, all in one list (a keystroke in a header builds it
 /// anew: a few allocations, not one per cell).
+#[derive(Default)]
 struct Edges {
-    /// Where each cell's edges start in `to`, and where the last ends.
+    /// Where each cell's edges start in `to`, up to the last cell with
+    /// edges, and where its edges end.
     starts: Vec<u32>,
     /// Each edge's target, with the range of the reference that makes it.
     to: Vec<(usize, TextRange)>,
@@ -671,8 +661,7 @@ struct Edges {
 }
 
 impl Edges {
-    /// The edges of `cell`; none for a cell past those listed (when no
-    /// cell refers to another, none is).
+    /// The edges of `cell`; none for a cell past those listed.
     fn of(&self, cell: usize) -> &[(usize, TextRange)] {
         match (self.starts.get(cell), self.starts.get(cell + 1)) {
             (Some(&start), Some(&end)) => &self.to[start as usize..end as usize],
